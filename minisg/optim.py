@@ -1,0 +1,84 @@
+"""Optimizers: SGD (with momentum) and Adam. Updates work on the raw arrays, outside any graph."""
+import numpy as np
+
+
+class Optimizer:
+    def __init__(self, params, lr):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer: got an empty parameter list")
+        if not lr > 0:
+            raise ValueError(f"optimizer: lr must be > 0, got {lr}")
+        self.lr = lr
+
+    def zero_grad(self):
+        """Forget accumulated gradients (backward() adds into .grad)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        for index, p in enumerate(self.params):
+            if p.grad is not None:
+                self.update(index, p, p.grad.data)
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class SGD(Optimizer):
+    """p -= lr * v with v = momentum * v + grad (PyTorch's convention)."""
+
+    def __init__(self, params, lr=0.01, momentum=0.0):
+        super().__init__(params, lr)
+        self.momentum = momentum
+        self.velocity = [None] * len(self.params)
+
+    def update(self, index, p, grad):
+        if self.momentum:
+            v = self.velocity[index]
+            v = grad.copy() if v is None else v * self.momentum + grad
+            self.velocity[index] = v
+            grad = v
+        p.data -= p.dtype.type(self.lr) * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction; defaults as TensorFlow's tutorial and PyTorch."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.steps = 0
+        self.m = [p.xp.zeros_like(p.data) for p in self.params]
+        self.v = [p.xp.zeros_like(p.data) for p in self.params]
+
+    def step(self):
+        self.steps += 1
+        super().step()
+
+    def update(self, index, p, grad):
+        m, v = self.m[index], self.v[index]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * (grad * grad)
+        # fold both bias corrections into the step size
+        step = self.lr * np.sqrt(1 - self.beta2 ** self.steps) / (1 - self.beta1 ** self.steps)
+        p.data -= p.dtype.type(step) * m / (p.xp.sqrt(v) + p.dtype.type(self.eps))
+
+    def state_dict(self):
+        from .backend import to_numpy
+        state = {"steps": np.asarray(self.steps)}
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            state[f"m.{i}"], state[f"v.{i}"] = to_numpy(m), to_numpy(v)
+        return state
+
+    def load_state_dict(self, state):
+        self.steps = int(state["steps"])
+        for i, p in enumerate(self.params):
+            self.m[i] = p.xp.asarray(state[f"m.{i}"])
+            self.v[i] = p.xp.asarray(state[f"v.{i}"])
