@@ -263,8 +263,10 @@ def _backpropagate(outputs, grad_outputs, create_graph, wanted):
     for y, g in zip(outputs, grad_outputs):
         add(y, _check_cotangent(y, g))
 
+    order = _topological_order(outputs)
+    on_path = _on_path_to(wanted, order) if wanted is not None else None
     with set_grad_enabled(create_graph):
-        for function in _topological_order(outputs):
+        for function in order:
             outputs_alive = [ref() for ref in function.outputs]
             if all(y is None or id(y) not in grads for y in outputs_alive):
                 continue
@@ -273,11 +275,11 @@ def _backpropagate(outputs, grad_outputs, create_graph, wanted):
             for y, (shape, dtype) in zip(outputs_alive, function.output_meta):
                 entry = grads.get(id(y)) if y is not None else None
                 output_grads.append(entry[1] if entry else Tensor(xp.zeros(shape, dtype=dtype)))
-            input_grads = function.backward(*output_grads)
+            input_grads = _call_backward(function, output_grads, on_path)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for x, g, needed in zip(function.inputs, input_grads, function.needs_input_grad):
-                if g is None or not needed:
+                if g is None or not needed or (on_path is not None and id(x) not in on_path):
                     continue
                 g = as_tensor(g, like=x)
                 if g.shape != x.shape:
@@ -292,6 +294,33 @@ def _backpropagate(outputs, grad_outputs, create_graph, wanted):
     if wanted is None:
         return {t: g for t, g in grads.values() if t.is_leaf and t.requires_grad}
     return {t: g for t, g in grads.values() if id(t) in wanted_ids}
+
+
+def _on_path_to(wanted, order):
+    """ids of the tensors through which a gradient can reach `wanted` (grad() needs no others)."""
+    on_path = {id(t) for t in wanted}
+    for function in reversed(order):  # earliest Functions first
+        if any(id(x) in on_path for x in function.inputs):
+            on_path.update(id(ref()) for ref in function.outputs if ref() is not None)
+    return on_path
+
+
+def _call_backward(function, output_grads, on_path):
+    """function.backward, told to skip inputs off the path to what grad() asked for.
+
+    E.g. a saliency map needs d(score)/d(input) only: the weight gradients of every conv and
+    linear layer are then never computed.
+    """
+    if on_path is None:
+        return function.backward(*output_grads)
+    full = function.needs_input_grad
+    function.needs_input_grad = [need and id(x) in on_path for x, need in zip(function.inputs, full)]
+    try:
+        if not any(function.needs_input_grad):
+            return (None,) * len(function.inputs)
+        return function.backward(*output_grads)
+    finally:
+        function.needs_input_grad = full
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):

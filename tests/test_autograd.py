@@ -182,3 +182,19 @@ def test_gpu_without_cupy_or_gpu_says_how_to_install():
     with pytest.raises(minisg.DeviceError, match="device must be one of"):
         minisg.set_device("tpu")
     assert minisg.get_device() == "cpu"
+
+
+def test_grad_computes_only_what_lies_on_the_path_to_its_inputs(monkeypatch):
+    """A saliency map asks for d(score)/d(input): no weight gradient may be computed."""
+    from minisg import conv, nn
+
+    calls = []
+    original = conv.Conv2dWeightGrad.forward
+    monkeypatch.setattr(conv.Conv2dWeightGrad, "forward",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    layer = nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64)
+    x = tensor(np.random.default_rng(0).random((1, 1, 4, 4)), requires_grad=True)
+    (gx,) = minisg.grad(F.relu(layer(x)).sum(), x)
+    assert calls == [] and gx.shape == x.shape
+    F.relu(layer(x)).sum().backward()   # backward() fills every parameter's .grad
+    assert calls == [1] and layer.weight.grad is not None

@@ -1,0 +1,67 @@
+"""Integrated Gradients (METHODS.md §5).
+
+    IG_i = (x_i - x'_i) * sum_k w_k * dS_c/dx_i (x' + a_k (x - x'))
+
+a sum over points a_k on the straight path from the baseline x' (a = 0) to x (a = 1), with
+weights w_k of a quadrature rule. The paper uses the right Riemann sum, a_k = k/m, w_k = 1/m.
+Completeness: sum_i IG_i -> S_c(x) - S_c(x') as m grows.
+"""
+import numpy as np
+
+from ._checks import check_choice, check_count
+from ._common import evaluation_mode, input_gradients, prepare
+
+RULES = ("right", "left", "middle", "trapezoid")
+
+
+def path_points_and_weights(steps, rule="right"):
+    """(a_k, w_k) for k = 1..steps, as float64 arrays; every rule's weights sum to 1.
+
+    right:     a_k = k/m,        w_k = 1/m        (the paper)
+    left:      a_k = (k-1)/m,    w_k = 1/m
+    middle:    a_k = (k-1/2)/m,  w_k = 1/m
+    trapezoid: a_k = (k-1)/(m-1) (m points, ends included), w_k = 1/(m-1), halved at both ends.
+    (PAIR's linspace(0,1,m)/m and captum's trapezoid weights, which sum to (m-1)/m, are neither.)
+    """
+    check_choice("rule", rule, RULES)
+    if rule == "trapezoid" and steps == 1:
+        raise ValueError("steps: the trapezoid rule needs steps >= 2 (both ends of the path), got 1")
+    steps = check_count("steps", steps)
+    k = np.arange(1, steps + 1, dtype=np.float64)
+    if rule == "trapezoid":
+        weights = np.full(steps, 1.0 / (steps - 1))
+        weights[[0, -1]] *= 0.5
+        return (k - 1) / (steps - 1), weights
+    offset = {"right": 0.0, "left": 1.0, "middle": 0.5}[rule]
+    return (k - offset) / steps, np.full(steps, 1.0 / steps)
+
+
+def _baseline_like(baseline, x):
+    """The baseline as an array broadcast to x's shape (None: zeros, the black image)."""
+    if baseline is None:
+        return np.zeros_like(x)
+    baseline = np.asarray(baseline, dtype=np.float64)
+    if not np.isfinite(baseline).all():
+        raise ValueError("baseline: expected finite values, got NaN or inf")
+    try:
+        return np.broadcast_to(baseline, x.shape).astype(x.dtype)
+    except ValueError:
+        raise ValueError(f"baseline: expected a number or an array broadcastable to x's shape {x.shape}, "
+                         f"got shape {baseline.shape}") from None
+
+
+def integrated_gradients(model, x, target=None, baseline=None, steps=50, rule="right", batch_size=None):
+    """IG of the target logit, shaped like x. All N*steps path points go through the model
+    batch_size at a time (the path is built as one array, point k of image n at row n*steps + k).
+    """
+    alphas, weights = path_points_and_weights(steps, rule)
+    with evaluation_mode(model):
+        x, target = prepare(model, x, target, batch_size)
+        baseline = _baseline_like(baseline, x)
+        step = (x - baseline).astype(np.float64)
+        path = baseline[:, None] + alphas.reshape(1, -1, 1, 1, 1) * step[:, None]   # (N, m, C, H, W)
+        path = path.reshape((-1,) + x.shape[1:]).astype(x.dtype)
+        gradients = input_gradients(model, path, np.repeat(target, len(alphas)), batch_size)
+        gradients = gradients.reshape((len(x), len(alphas)) + x.shape[1:]).astype(np.float64)
+        average = np.tensordot(weights, gradients, axes=([0], [1]))                   # (N, C, H, W)
+        return (step * average).astype(x.dtype)

@@ -1,0 +1,106 @@
+"""Visualisation choices (METHODS.md §10): capping, guards, ranges, figures written."""
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from minisg import viz
+
+
+def test_grayscale_caps_at_the_99th_percentile():
+    values = np.linspace(0, 1, 1000).reshape(1, 10, 100)
+    values[0, 0, 0] = 1e6                                     # one outlier must not darken the rest
+    gray = viz.to_grayscale(values)
+    low, cap = values.min(), np.percentile(values, 99)
+    np.testing.assert_allclose(gray, np.clip((values[0] - low) / (cap - low), 0, 1))
+    assert gray.min() == 0 and gray.max() == 1 and (gray == 1).sum() == 10
+    assert np.median(gray) == pytest.approx(0.5 / 0.99, rel=1e-2)          # not 0.5 / 1e6
+
+
+def test_grayscale_modes_sum_over_channels():
+    saliency = np.array([[[1.0, -2.0]], [[-3.0, 0.5]]])        # (C=2, H=1, W=2)
+    np.testing.assert_allclose(viz.reduce_channels(saliency, "absolute"), [[4.0, 2.5]])
+    np.testing.assert_allclose(viz.reduce_channels(saliency, "positive"), [[1.0, 0.5]])
+    np.testing.assert_allclose(viz.reduce_channels(saliency, "signed"), [[-2.0, -1.5]])
+    with pytest.raises(ValueError, match=r"mode: expected one of \['absolute', 'positive', 'signed'\], got 'abs'"):
+        viz.to_grayscale(saliency, mode="abs")
+
+
+def test_flat_maps_give_zeros_not_nan():
+    for flat in (np.zeros((1, 5, 5)), np.full((5, 5), 3.0)):
+        assert np.array_equal(viz.to_grayscale(flat), np.zeros((5, 5)))
+        assert np.array_equal(viz.scale01(flat), np.zeros_like(flat))
+    assert np.array_equal(viz.diverging(np.zeros((5, 5))), np.zeros((5, 5)))
+    spiky = np.zeros((20, 20))
+    spiky[0, 0] = 1.0                                        # p99 == min: zeros, not a division by 0
+    assert np.array_equal(viz.to_grayscale(spiky), np.zeros((20, 20)))
+
+
+def test_batches_go_image_by_image():
+    rng = np.random.default_rng(0)
+    batch = rng.standard_normal((3, 2, 4, 4))
+    gray = viz.to_grayscale(batch)
+    assert gray.shape == (3, 4, 4)
+    np.testing.assert_array_equal(gray[1], viz.to_grayscale(batch[1]))
+    np.testing.assert_array_equal(viz.to_grayscale(batch, mode="signed")[2], viz.diverging(batch[2]))
+
+
+def test_diverging_range_is_minus_one_to_one_with_zero_at_zero():
+    values = np.random.default_rng(1).standard_normal((20, 20)) * 5
+    values[3, 3] = 0.0
+    signed = viz.diverging(values)
+    assert signed.min() == -1 and signed.max() == 1 and signed[3, 3] == 0
+    np.testing.assert_array_equal(np.sign(signed), np.sign(values))
+    np.testing.assert_allclose(viz.diverging(values * 7.5), signed)       # invariant to positive scaling
+    colours = viz.colorize(np.array([[-1.0, 0.0, 1.0]]))
+    np.testing.assert_allclose(colours[0], [[0, 0, 1], [0.5, 0.5, 0.5], [1, 0, 0]], atol=0.01)   # blue, gray, red
+
+
+def test_discriminativity_is_a_difference_of_scaled_maps():
+    rng = np.random.default_rng(2)
+    m1, m2 = rng.standard_normal((1, 6, 6)), rng.standard_normal((1, 6, 6)) * 100
+    difference = viz.discriminativity(m1, m2)
+    np.testing.assert_allclose(difference, viz.scale01(np.abs(m1[0])) - viz.scale01(np.abs(m2[0])))
+    assert -1 <= difference.min() < 0 < difference.max() <= 1
+    assert np.array_equal(viz.discriminativity(m1, m1), np.zeros((6, 6)))
+    assert viz.discriminativity(np.stack([m1, m2]), np.stack([m2, m1])).shape == (2, 6, 6)
+
+
+def test_multiply_by_input_has_the_black_pixel_blind_spot():
+    image = np.zeros((1, 4, 4))
+    image[0, 1:3, 1:3] = 1.0
+    product = viz.multiply_by_input(np.ones((1, 4, 4)) * 3, image)
+    assert np.all(product[image == 0] == 0) and np.all(product[image == 1] == 3)
+
+
+def test_overlay_cam_is_rgb_and_scale_free():
+    image = np.random.default_rng(3).random((1, 8, 8))
+    cam = np.zeros((8, 8))
+    cam[2:4, 2:4] = 5.0
+    rgb = viz.overlay_cam(image, cam)
+    assert rgb.shape == (8, 8, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    np.testing.assert_allclose(viz.overlay_cam(image, cam * 100), rgb)
+    np.testing.assert_allclose(viz.overlay_cam(image, np.zeros((8, 8)), alpha=0.0), np.repeat(image[0][..., None], 3, axis=-1))
+    assert viz.overlay_cam(np.stack([image, image]), np.stack([cam, cam])).shape == (2, 8, 8, 3)
+
+
+def test_noise_label_is_the_papers():
+    assert viz.noise_label(0.15) == r"$\sigma/(x_{max} - x_{min})$ = 15%"
+
+
+def test_figure_grid_writes_a_png_atomically(tmp_path):
+    rng = np.random.default_rng(4)
+    images = rng.random((2, 1, 8, 8))
+    columns = {"gradient": viz.to_grayscale(rng.standard_normal((2, 1, 8, 8))),
+               "signed": viz.diverging(rng.standard_normal((2, 1, 8, 8))),
+               "cam": viz.overlay_cam(images, rng.random((2, 8, 8))),
+               "raw": rng.standard_normal((2, 1, 8, 8))}
+    path = viz.figure_grid(images, columns, tmp_path / "sub" / "grid.png", titles=["|M|", "M", "Grad-CAM", "raw"],
+                           row_labels=[viz.noise_label(0.1), viz.noise_label(0.2)], title="test")
+    assert path == tmp_path / "sub" / "grid.png" and path.stat().st_size > 0
+    assert imread(path).ndim == 3
+    assert [p.name for p in path.parent.iterdir()] == ["grid.png"]          # no temp file left behind
+    with pytest.raises(ValueError, match="columns: expected 2 maps in every column"):
+        viz.figure_grid(images, {"short": columns["gradient"][:1]}, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="titles: expected 4 titles"):
+        viz.figure_grid(images, columns, tmp_path / "bad.png", titles=["one"])
+    assert not (tmp_path / "bad.png").exists()
