@@ -1,0 +1,97 @@
+"""The `minisg` command line: one subcommand per job, each a thin layer over the library."""
+import argparse
+import shlex
+import sys
+
+
+def _cmd_bench(args):
+    from . import bench
+    bench.run(device=args.device, vs_torch=args.vs_torch, repeats=args.repeats, warmup=args.warmup)
+
+
+def _cmd_train(args):
+    from . import train
+    config = train.TrainConfig(
+        out=args.out, epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, noise_level=args.noise_level, seed=args.seed, train_subset=args.train_subset,
+        eval_subset=args.eval_subset, device=args.device, resume=args.resume, progress=not args.no_progress)
+    config.command = "minisg " + " ".join(shlex.quote(a) for a in args.argv)
+    try:
+        train.train(config)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _cmd_evaluate_model(args):
+    from . import data, models, train
+    model = models.load(args.model, device=args.device)
+    images, labels = data.load_mnist(args.split)
+    acc = train.accuracy(model, images, labels)
+    stored = model.meta.get("test_accuracy")
+    print(f"{args.model}: {args.split} accuracy {acc:.4f} on {len(labels)} images"
+          + (f" (stored in meta: {stored:.4f})" if stored is not None and args.split == "test" else ""))
+
+
+def _cmd_check(args):
+    from . import check
+    return check.main(args.number, args.file)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minisg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="throughput of training and saliency steps (vs PyTorch if installed)")
+    bench.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    bench.add_argument("--vs-torch", action="store_true", help="time PyTorch on the same model in the same run")
+    bench.add_argument("--repeats", type=int, default=10)
+    bench.add_argument("--warmup", type=int, default=3)
+    bench.set_defaults(run=_cmd_bench)
+
+    train = sub.add_parser("train", help="train the MNIST CNN (optionally with input noise)")
+    train.add_argument("--out", default="data/models/mnist_cnn.npz", help="checkpoint path (.npz)")
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    train.add_argument("--batch-size", type=int, default=50)
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--noise-level", type=float, default=0.0,
+                       help="Gaussian input noise, stdev as a fraction of each image's range")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train-subset", type=int, default=None, help="use only the first K training images")
+    train.add_argument("--eval-subset", type=int, default=None, help="evaluate on the first K images")
+    train.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=_cmd_train)
+
+    evaluate_model = sub.add_parser("evaluate-model", help="accuracy of a checkpoint on MNIST")
+    evaluate_model.add_argument("model", help="shipped name (mnist_cnn, mnist_cnn_noise) or a .npz path")
+    evaluate_model.add_argument("--split", default="test", choices=["test", "val", "train", "train_full"])
+    evaluate_model.add_argument("--device", choices=["cpu", "gpu"], default=None)
+    evaluate_model.set_defaults(run=_cmd_evaluate_model)
+
+    check = sub.add_parser("check", help="grade a classroom exercise file (lessons/exercises/exNN_*.py)")
+    check.add_argument("number", help="lesson number (e.g. 06) or one exercise (e.g. 06.2)")
+    check.add_argument("--file", default=None, help="the file to grade (default: lessons/exercises/exNN_*.py)")
+    check.set_defaults(run=_cmd_check)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    from .backend import DeviceError
+    from .data import DataError
+    from .models import CheckpointError
+    try:
+        return args.run(args) or 0
+    except (DeviceError, DataError, CheckpointError, ValueError) as exc:
+        print(f"minisg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

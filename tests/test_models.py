@@ -1,0 +1,79 @@
+"""Checkpoints: bit-exact round trip, atomic writes, and errors that name the problem."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from minisg import models
+
+
+def test_save_load_round_trips_bit_exactly(tmp_path):
+    net = models.mnist_cnn(seed=7)
+    path = models.save(net, tmp_path / "net.npz", {"architecture": "mnist_cnn", "note": "x"})
+    loaded = models.load(path)
+    for (name, a), (_, b) in zip(net.named_parameters(), loaded.named_parameters()):
+        assert a.numpy().tobytes() == b.numpy().tobytes(), name
+    assert loaded.meta["note"] == "x" and "minisg_version" in loaded.meta
+    assert not loaded.training
+
+
+def test_checkpoint_keys_follow_pytorch_layout(tmp_path):
+    path = models.save(models.mnist_cnn(), tmp_path / "net.npz", {"architecture": "mnist_cnn"})
+    with np.load(path) as archive:
+        assert archive["conv1.weight"].shape == (32, 1, 5, 5)
+        assert archive["fc1.weight"].shape == (1024, 3136)
+        assert archive["fc1.weight"].dtype == np.float32
+        assert json.loads(str(archive["meta"]))["architecture"] == "mnist_cnn"
+
+
+def _rewrite(path, out, change):
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    change(arrays)
+    np.savez(out, **arrays)
+    return out
+
+
+def test_missing_key_wrong_shape_and_truncation_are_named(tmp_path):
+    good = models.save(models.mnist_cnn(), tmp_path / "good.npz", {"architecture": "mnist_cnn"})
+    missing = _rewrite(good, tmp_path / "missing.npz", lambda a: a.pop("fc2.bias"))
+    with pytest.raises(models.CheckpointError, match=r"missing.npz.*missing keys \['fc2.bias'\]"):
+        models.load(missing)
+    wrong = _rewrite(good, tmp_path / "wrong.npz", lambda a: a.update({"conv1.weight": np.zeros((3, 3))}))
+    with pytest.raises(models.CheckpointError, match=r"wrong.npz.*conv1.weight has shape \(3, 3\)"):
+        models.load(wrong)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(models.CheckpointError, match="truncated.npz is truncated or not an .npz"):
+        models.load(truncated)
+    with pytest.raises(models.CheckpointError, match="nothere.npz does not exist"):
+        models.load(tmp_path / "nothere.npz")
+
+
+def test_a_failed_save_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "net.npz"
+    models.save(models.mnist_cnn(seed=1), path, {"architecture": "mnist_cnn", "round": 1})
+    before = path.read_bytes()
+
+    def broken_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        models.save(models.mnist_cnn(seed=2), path, {"architecture": "mnist_cnn", "round": 2})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["net.npz"]  # no temp file left behind
+    assert zipfile.is_zipfile(path)
+
+
+@pytest.mark.parametrize("name", models.SHIPPED)
+def test_shipped_checkpoints_load_and_carry_their_accuracy(name):
+    path = models.resolve(name)
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    net = models.load(name)
+    assert net.meta["complete"] is True
+    assert net.meta["test_images"] == 10000
+    assert net.meta["test_accuracy"] >= 0.99
+    assert net.meta["config"]["command"].startswith("minisg train")
