@@ -9,15 +9,30 @@ def _cmd_bench(args):
     bench.run(device=args.device, vs_torch=args.vs_torch, repeats=args.repeats, warmup=args.warmup)
 
 
+def _grad_penalty_weight(args):
+    if args.grad_penalty is None:
+        if args.penalty_weight is not None:
+            raise ValueError("--penalty-weight needs --grad-penalty L2")
+        return 0.0
+    if args.penalty_weight is None or args.penalty_weight <= 0:
+        raise ValueError(f"--grad-penalty L2 needs --penalty-weight > 0, got {args.penalty_weight}")
+    return args.penalty_weight
+
+
 def _cmd_train(args):
     from . import train
     config = train.TrainConfig(
-        out=args.out, epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, noise_level=args.noise_level, seed=args.seed, train_subset=args.train_subset,
+        task=args.task, out=args.out or f"data/models/{'scene_cnn' if args.task == 'scenes' else 'mnist_cnn'}.npz", epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, noise_level=args.noise_level, grad_penalty_weight=_grad_penalty_weight(args),
+        smoothness_weight=args.smoothness_penalty, seed=args.seed, train_subset=args.train_subset,
         eval_subset=args.eval_subset, device=args.device, resume=args.resume, progress=not args.no_progress)
     config.command = "minisg " + " ".join(shlex.quote(a) for a in args.argv)
     try:
-        train.train(config)
+        if config.task == "scenes":
+            from . import scenes
+            scenes.train_scenes(config)
+        else:
+            train.train(config)
     except KeyboardInterrupt:
         return 130
     return 0
@@ -38,6 +53,11 @@ def _cmd_check(args):
     return check.main(args.number, args.file)
 
 
+def _cmd_evaluate(args):
+    from . import evaluate
+    evaluate.run(quick=args.quick, out_dir=args.out)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minisg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,13 +70,21 @@ def build_parser():
     bench.set_defaults(run=_cmd_bench)
 
     train = sub.add_parser("train", help="train the MNIST CNN (optionally with input noise)")
-    train.add_argument("--out", default="data/models/mnist_cnn.npz", help="checkpoint path (.npz)")
+    train.add_argument("--task", choices=["mnist", "scenes"], default="mnist",
+                       help="mnist: the paper's digit classifier; scenes: the multi-digit scene model")
+    train.add_argument("--out", default=None,
+                       help="checkpoint path (.npz); default data/models/mnist_cnn.npz or scene_cnn.npz")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     train.add_argument("--batch-size", type=int, default=50)
     train.add_argument("--lr", type=float, default=1e-4)
     train.add_argument("--noise-level", type=float, default=0.0,
                        help="Gaussian input noise, stdev as a fraction of each image's range")
+    train.add_argument("--grad-penalty", choices=["L2"], default=None,
+                       help="penalise the squared L2 norm of d(true logit)/d(input) (double backprop)")
+    train.add_argument("--penalty-weight", type=float, default=None, help="weight of --grad-penalty")
+    train.add_argument("--smoothness-penalty", type=float, default=0.0, metavar="W",
+                       help="weight of the squared differences of input gradients between neighbouring pixels")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--train-subset", type=int, default=None, help="use only the first K training images")
     train.add_argument("--eval-subset", type=int, default=None, help="evaluate on the first K images")
@@ -70,6 +98,11 @@ def build_parser():
     evaluate_model.add_argument("--split", default="test", choices=["test", "val", "train", "train_full"])
     evaluate_model.add_argument("--device", choices=["cpu", "gpu"], default=None)
     evaluate_model.set_defaults(run=_cmd_evaluate_model)
+
+    evaluate = sub.add_parser("evaluate", help="measure every method: localisation, faithfulness, sanity, noise")
+    evaluate.add_argument("--quick", action="store_true", help="a few images and small n (seconds)")
+    evaluate.add_argument("--out", default="evaluation", help="folder for the table (.md, .csv) and curves")
+    evaluate.set_defaults(run=_cmd_evaluate)
 
     check = sub.add_parser("check", help="grade a classroom exercise file (lessons/exercises/exNN_*.py)")
     check.add_argument("number", help="lesson number (e.g. 06) or one exercise (e.g. 06.2)")

@@ -127,6 +127,8 @@ def load(name_or_path, dtype=np.float32, device=None):
     path = resolve(name_or_path)
     architecture = meta.get("architecture", "mnist_cnn")
     if architecture not in ARCHITECTURES:
+        from . import scenes  # noqa: F401  (registers the scene model's architecture)
+    if architecture not in ARCHITECTURES:
         raise CheckpointError(f"checkpoint {path}: unknown architecture {architecture!r}; "
                               f"known: {sorted(ARCHITECTURES)}")
     model = ARCHITECTURES[architecture](**meta.get("architecture_args", {}), dtype=dtype)

@@ -17,16 +17,20 @@ from . import backend, data, models
 from . import functional as F
 from .autograd import Tensor, no_grad
 from .optim import Adam
+from .penalties import penalised_loss
 
 
 @dataclasses.dataclass
 class TrainConfig:
     out: str = "data/models/mnist_cnn.npz"
+    task: str = "mnist"             # "mnist" (digits) or "scenes" (multi-digit canvases, scenes.py)
     epochs: int = 3
     max_steps: int | None = None    # stop early after this many steps (tests, quick runs)
     batch_size: int = 50
     lr: float = 1e-4
     noise_level: float = 0.0        # input noise stdev as a fraction of each image's range
+    grad_penalty_weight: float = 0.0  # weight of mean ||dS_y/dx||^2 (penalties.py, double backprop)
+    smoothness_weight: float = 0.0    # weight of the neighbouring-pixel gradient differences
     seed: int = 0
     train_subset: int | None = None  # use only the first K training images (tests)
     eval_subset: int | None = None   # evaluate on the first K val/test images (tests)
@@ -36,8 +40,10 @@ class TrainConfig:
     command: str = ""               # the command line that produced the checkpoint (for meta)
 
     def validate(self):
-        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
+        checks = [("task", self.task in ("mnist", "scenes")), ("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
                   ("lr", self.lr > 0), ("noise_level", self.noise_level >= 0),
+                  ("grad_penalty_weight", self.grad_penalty_weight >= 0),
+                  ("smoothness_weight", self.smoothness_weight >= 0),
                   ("max_steps", self.max_steps is None or self.max_steps >= 1)]
         for name, ok in checks:
             if not ok:
@@ -131,8 +137,8 @@ def _run_epoch(model, optimizer, config, train_x, train_y, rng, epoch, state):
     for images, labels in data.batches(train_x, train_y, config.batch_size, rng):
         if config.noise_level > 0:
             images = data.add_noise(images, config.noise_level, rng)
-        logits = model(Tensor(xp.asarray(images)))
-        loss = F.cross_entropy(logits, labels)
+        loss, logits, _ = penalised_loss(model, xp.asarray(images), labels,
+                                         config.grad_penalty_weight, config.smoothness_weight)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
