@@ -1,25 +1,37 @@
-"""Throughput benchmarks (images/second), with PyTorch side by side when it is installed.
+"""Throughput benchmarks, with PyTorch (and Captum) side by side when they are installed.
 
-Two workloads on the paper's MNIST CNN, on random data:
-  train     forward + backward + Adam step, batch 128
-  saliency  forward + gradient of the target logit with respect to the input, batch 50
-PyTorch (if importable) runs the same model with the same weights and thread count in the
-same process, so the ratio compares like with like. Nothing here is a test: speed is only
-ever measured, never asserted.
+Workloads on the paper's MNIST CNN:
+  train                 forward + backward + Adam step, batch 128, random data
+  saliency              forward + gradient of the target logit w.r.t. the input, batch 50
+  smoothgrad            SmoothGrad, n = 50 noisy copies of one MNIST digit, in one batch of 50
+  integrated_gradients  Integrated Gradients, 50 path points of one digit, in one batch of 50
+PyTorch runs the same workloads on the same weights and inputs in a separate process
+(bench_torch.py) with the same thread count, and the ratio is minisg time / PyTorch time.
+Nothing here is a test: speed is only ever measured, never asserted.
 """
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 
-from . import backend, models
+from . import backend, methods, models
 from . import functional as F
 from .autograd import Tensor, grad
 from .optim import Adam
 
+LABELS = {
+    "train": ("train (fwd+bwd+Adam), batch 128", 128),
+    "saliency": ("saliency (fwd + input gradient), batch 50", 50),
+    "smoothgrad": ("SmoothGrad n=50, one digit (vs Captum NoiseTunnel)", 1),
+    "integrated_gradients": ("Integrated Gradients 50 steps, one digit (vs Captum)", 1),
+}
 
-def _time_it(step, repeats, warmup):
-    """Median seconds of `step()` over `repeats` runs after `warmup` runs."""
+
+def median_seconds(step, repeats, warmup):
     for _ in range(warmup):
         step()
     times = []
@@ -35,20 +47,33 @@ def _sync(device):
         backend.cupy_or_error().cuda.runtime.deviceSynchronize()
 
 
-def minisg_steps(device, batch_train=128, batch_saliency=50, seed=0):
-    """Closures for one training step and one saliency step in minisg."""
+def make_inputs(seed=0):
+    """Random training/saliency batches and one real test digit, shared with PyTorch."""
+    from . import data
     rng = np.random.default_rng(seed)
+    images, labels = data.load_mnist("test")
+    return {
+        "x_train": rng.random((128, 1, 28, 28), dtype=np.float32),
+        "y_train": rng.integers(0, 10, 128),
+        "x_saliency": rng.random((50, 1, 28, 28), dtype=np.float32),
+        "targets": rng.integers(0, 10, 50),
+        "digit": images[:1].copy(),
+        "digit_target": np.asarray(labels[0]),
+        "smoothgrad_stdev": np.asarray(0.15 * float(images[0].max() - images[0].min())),
+    }
+
+
+def minisg_workloads(model, inputs, device):
+    """name -> closure running one workload in minisg."""
     xp = backend.xp_for(device)
-    model = models.mnist_cnn(seed=seed).to(device)
     optimizer = Adam(model.parameters(), lr=1e-4)
-    x_train = Tensor(xp.asarray(rng.random((batch_train, 1, 28, 28), dtype=np.float32)))
-    y_train = rng.integers(0, 10, batch_train)
-    x_sal = xp.asarray(rng.random((batch_saliency, 1, 28, 28), dtype=np.float32))
-    targets = np.asarray(rng.integers(0, 10, batch_saliency))
+    x_train = Tensor(xp.asarray(inputs["x_train"]))
+    x_sal = xp.asarray(inputs["x_saliency"])
+    digit, target = inputs["digit"], int(inputs["digit_target"])
 
     def train_step():
         model.train()
-        loss = F.cross_entropy(model(x_train), y_train)
+        loss = F.cross_entropy(model(x_train), inputs["y_train"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -57,94 +82,68 @@ def minisg_steps(device, batch_train=128, batch_saliency=50, seed=0):
     def saliency_step():
         model.eval()
         x = Tensor(x_sal, requires_grad=True)
-        logits = model(x)
-        score = logits[np.arange(batch_saliency), targets].sum()
+        score = model(x)[np.arange(len(inputs["targets"])), inputs["targets"]].sum()
         grad(score, x)
         _sync(device)
 
-    return model, train_step, saliency_step
+    def smoothgrad_step():
+        methods.smoothgrad(model, digit, target, n=50, stdev=float(inputs["smoothgrad_stdev"]),
+                           batch_size=50, seed=0)
+        _sync(device)
 
+    def integrated_gradients_step():
+        methods.integrated_gradients(model, digit, target, steps=50, batch_size=50)
+        _sync(device)
 
-def torch_steps(model, threads, batch_train=128, batch_saliency=50, seed=0, device="cpu"):
-    """The same model and workloads in PyTorch, or None when torch is not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    dev = "cuda" if device == "gpu" else "cpu"
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(3136, 1024), torch.nn.ReLU(), torch.nn.Dropout(0.5),
-        torch.nn.Linear(1024, 10)).to(dev)
-    state = model.state_dict()
-    names = ["conv1", "conv2", "fc1", "fc2"]
-    torch_layers = [m for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    with torch.no_grad():
-        for name, layer in zip(names, torch_layers):
-            layer.weight.copy_(torch.from_numpy(state[f"{name}.weight"]))
-            layer.bias.copy_(torch.from_numpy(state[f"{name}.bias"]))
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    rng = np.random.default_rng(seed)
-    x_train = torch.from_numpy(rng.random((batch_train, 1, 28, 28), dtype=np.float32)).to(dev)
-    y_train = torch.from_numpy(rng.integers(0, 10, batch_train)).to(dev)
-    x_sal = torch.from_numpy(rng.random((batch_saliency, 1, 28, 28), dtype=np.float32)).to(dev)
-    targets = torch.from_numpy(rng.integers(0, 10, batch_saliency)).to(dev)
-
-    def sync():
-        if dev == "cuda":
-            torch.cuda.synchronize()
-
-    def train_step():
-        net.train()
-        loss = torch.nn.functional.cross_entropy(net(x_train), y_train)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        sync()
-
-    def saliency_step():
-        net.eval()
-        x = x_sal.clone().requires_grad_(True)
-        score = net(x)[torch.arange(batch_saliency), targets].sum()
-        torch.autograd.grad(score, x)
-        sync()
-
-    return train_step, saliency_step, torch.__version__
+    return {"train": train_step, "saliency": saliency_step, "smoothgrad": smoothgrad_step,
+            "integrated_gradients": integrated_gradients_step}
 
 
 def threads_in_use():
     """Threads Numba uses (NUMBA_NUM_THREADS, default: all cores)."""
-    try:
-        import numba
-        return numba.get_num_threads()
-    except ImportError:
-        return os.cpu_count()
+    import numba
+    return numba.get_num_threads()
+
+
+def torch_timings(model, inputs, threads, device, repeats, warmup):
+    """Run bench_torch.py in a clean process; {} with a note when torch is missing."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "inputs.npz")
+        np.savez(path, **model.state_dict(), **inputs)
+        env = dict(os.environ)
+        from .kernels import cpu
+        if getattr(cpu, "_SET_OMP_WAIT_POLICY", False):
+            env.pop("OMP_WAIT_POLICY", None)  # minisg's own setting, not the user's: not for torch
+        command = [sys.executable, "-m", "minisg.bench_torch", "--inputs", path, "--threads", str(threads),
+                   "--device", device, "--repeats", str(repeats), "--warmup", str(warmup)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_torch failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run(device="cpu", vs_torch=False, repeats=10, warmup=3, log=print):
-    """Print and return {workload: {"minisg": img/s, "torch": img/s?, "ratio": torch_time/minisg_time?}}."""
+    """Print and return {workload: {minisg_ms, torch_ms?, time_ratio?}} (ratio: minisg / torch)."""
     backend.set_device(device)
     threads = threads_in_use()
-    model, train_step, saliency_step = minisg_steps(device)
-    results = {}
-    workloads = [("train (fwd+bwd+Adam), batch 128", 128, train_step),
-                 ("saliency (fwd + input gradient), batch 50", 50, saliency_step)]
-    torch_parts = torch_steps(model, threads, device=device) if vs_torch else None
-    if vs_torch and torch_parts is None:
-        log("PyTorch is not installed: measuring minisg alone (pip install torch to compare)")
+    model = models.load("mnist_cnn", device=device)
+    inputs = make_inputs()
     log(f"device {device}, {threads} threads, median of {repeats} runs after {warmup} warm-up runs")
-    for index, (label, batch, step) in enumerate(workloads):
-        seconds = _time_it(step, repeats, warmup)
-        row = {"minisg": batch / seconds, "minisg_ms": 1000 * seconds}
-        line = f"{label:44s} minisg {row['minisg']:9.1f} img/s ({row['minisg_ms']:.1f} ms)"
-        if torch_parts is not None:
-            torch_seconds = _time_it(torch_parts[index], repeats, warmup)
-            row.update(torch=batch / torch_seconds, torch_ms=1000 * torch_seconds,
-                       time_ratio=seconds / torch_seconds)
-            line += (f" | torch {torch_parts[2]} {row['torch']:9.1f} img/s ({row['torch_ms']:.1f} ms)"
-                     f" | minisg time / torch time = {row['time_ratio']:.2f}x")
+    theirs = torch_timings(model, inputs, threads, device, repeats, warmup) if vs_torch else {}
+    if "error" in theirs:
+        log(f"PyTorch: {theirs['error']} (pip install torch to compare); measuring minisg alone")
+    elif theirs:
+        captum = f", Captum {theirs['captum']}" if "captum" in theirs else ", Captum not installed"
+        log(f"PyTorch {theirs['version']}{captum}, same weights and inputs, separate process")
+    results = {}
+    for name, step in minisg_workloads(model, inputs, device).items():
+        label, images = LABELS[name]
+        seconds = median_seconds(step, repeats, warmup)
+        row = {"minisg_ms": 1000 * seconds, "minisg_images_per_s": images / seconds}
+        line = f"{label:54s} minisg {1000 * seconds:8.1f} ms ({images / seconds:8.1f} img/s)"
+        if name in theirs:
+            row.update(torch_ms=1000 * theirs[name], time_ratio=seconds / theirs[name])
+            line += f" | torch {row['torch_ms']:8.1f} ms | minisg/torch time {row['time_ratio']:.2f}x"
         log(line)
-        results[label] = row
+        results[name] = row
     return results

@@ -58,9 +58,41 @@ def _cmd_evaluate(args):
     evaluate.run(quick=args.quick, out_dir=args.out)
 
 
+def _cmd_demo(args):
+    from . import demo
+    demo.run_demo(out=args.out, model_name=args.model, count=args.count)
+
+
+def _cmd_explain(args):
+    from . import demo
+    demo.explain(args.image, method=args.method, target=args.target, layer=args.layer, out=args.out,
+                 model_name=args.model, invert=args.invert)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minisg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="every method on a few test digits: one comparison figure and timings")
+    demo.add_argument("--out", default="minisg_demo.png", help="the PNG to write")
+    demo.add_argument("--model", default="mnist_cnn", help="shipped name or checkpoint path")
+    demo.add_argument("--count", type=int, default=4, help="how many digits (classes 0..count-1)")
+    demo.set_defaults(run=_cmd_demo)
+
+    from .methods import METHODS
+    explain = sub.add_parser("explain", help="a sensitivity map of your own digit image (PNG/JPEG)")
+    explain.add_argument("image", help="a picture of one digit, any size, grayscale or colour")
+    explain.add_argument("--method", default="smoothgrad", choices=sorted(METHODS))
+    explain.add_argument("--target", type=int, default=None, help="class to explain (default: the prediction)")
+    explain.add_argument("--layer", default=None, help="layer for CAM methods (default relu2)")
+    explain.add_argument("--out", default=None, help="PNG to write (default: IMAGE_METHOD.png beside it)")
+    explain.add_argument("--model", default="mnist_cnn", help="shipped name or checkpoint path")
+    polarity = explain.add_mutually_exclusive_group()
+    polarity.add_argument("--invert", dest="invert", action="store_true", default=None,
+                          help="the digit is dark on a light background")
+    polarity.add_argument("--no-invert", dest="invert", action="store_false",
+                          help="the digit is light on a dark background, like MNIST")
+    explain.set_defaults(run=_cmd_explain)
 
     bench = sub.add_parser("bench", help="throughput of training and saliency steps (vs PyTorch if installed)")
     bench.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
@@ -121,7 +153,7 @@ def main(argv=None):
     from .models import CheckpointError
     try:
         return args.run(args) or 0
-    except (DeviceError, DataError, CheckpointError, ValueError) as exc:
+    except (DeviceError, DataError, CheckpointError, ValueError, KeyError, FileNotFoundError) as exc:
         print(f"minisg {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

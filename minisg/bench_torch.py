@@ -1,0 +1,120 @@
+"""The PyTorch side of `minisg bench --vs-torch`, run in its own process.
+
+Its own process because a process has one OpenMP runtime: settings that minisg's Numba
+kernels make for themselves (OMP_WAIT_POLICY) must not slow or speed up PyTorch. It loads the
+very weights minisg uses from an .npz, times the same workloads, and prints JSON:
+{workload: median seconds}. Captum's NoiseTunnel(Saliency) and IntegratedGradients are timed
+too when Captum is installed. Only numpy and torch are imported here.
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def median_seconds(step, repeats, warmup, sync):
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def build_net(torch, weights, device):
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(3136, 1024), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+        torch.nn.Linear(1024, 10)).to(device)
+    layers = [m for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        for name, layer in zip(["conv1", "conv2", "fc1", "fc2"], layers):
+            layer.weight.copy_(torch.from_numpy(weights[f"{name}.weight"]))
+            layer.bias.copy_(torch.from_numpy(weights[f"{name}.bias"]))
+    return net
+
+
+def workloads(torch, net, inputs, device):
+    """name -> closure, the same workloads as minisg.bench (same inputs, same batch sizes)."""
+    x_train = torch.from_numpy(inputs["x_train"]).to(device)
+    y_train = torch.from_numpy(inputs["y_train"]).to(device)
+    x_sal = torch.from_numpy(inputs["x_saliency"]).to(device)
+    targets = torch.from_numpy(inputs["targets"]).to(device)
+    digit = torch.from_numpy(inputs["digit"]).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+    def train_step():
+        net.train()
+        loss = torch.nn.functional.cross_entropy(net(x_train), y_train)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def saliency_step():
+        net.eval()
+        x = x_sal.clone().requires_grad_(True)
+        torch.autograd.grad(net(x)[torch.arange(len(targets)), targets].sum(), x)
+
+    steps = {"train": train_step, "saliency": saliency_step}
+    try:
+        from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+    except ImportError:
+        return steps
+    target = int(inputs["digit_target"])
+    noise_tunnel = NoiseTunnel(Saliency(net))
+    integrated = IntegratedGradients(net)
+    stdev = float(inputs["smoothgrad_stdev"])
+
+    def smoothgrad_step():
+        net.eval()
+        noise_tunnel.attribute(digit, nt_type="smoothgrad", nt_samples=50, nt_samples_batch_size=50,
+                               stdevs=stdev, target=target, abs=False)
+
+    def integrated_gradients_step():
+        net.eval()
+        integrated.attribute(digit, target=target, n_steps=50, internal_batch_size=50)
+
+    steps.update(smoothgrad=smoothgrad_step, integrated_gradients=integrated_gradients_step)
+    return steps
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--inputs", required=True, help=".npz with weights and inputs")
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print(json.dumps({"error": "torch is not installed"}))
+        return 0
+    torch.set_num_threads(args.threads)
+    device = "cuda" if args.device == "gpu" else "cpu"
+    with np.load(args.inputs) as archive:
+        inputs = {k: archive[k] for k in archive.files}
+    net = build_net(torch, inputs, device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    result = {"version": torch.__version__}
+    try:
+        import captum
+        result["captum"] = captum.__version__
+    except ImportError:
+        pass
+    for name, step in workloads(torch, net, inputs, device).items():
+        result[name] = median_seconds(step, args.repeats, args.warmup, sync)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`minisg demo` (every method on a few test digits, one figure) and `minisg explain` (your image).
+
+Pixel maps are shown the paper's way (absolute value, capped at the 99th percentile); CAM
+maps as a heatmap over the digit. Each method is timed on the whole batch.
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data, methods, models, viz
+from .autograd import Tensor, no_grad
+
+# the papers' settings where they give them (SmoothGrad: n=50, 10-20% noise; SGCAM++: n=5, 0.3)
+METHOD_SETTINGS = {
+    "smoothgrad": dict(n=50, noise_level=0.15, seed=0),
+    "integrated_gradients": dict(steps=50),
+    "smooth_gradcam_pp": dict(n=5, noise_level=0.3, seed=0),
+}
+
+
+def first_digits(count):
+    """Indices of the first test images of classes 0, 1, 2, ... (one per class)."""
+    _, labels = data.load_mnist("test")
+    return [int(np.flatnonzero(labels == digit)[0]) for digit in range(count)]
+
+
+def picture_of(name, maps, images):
+    """What a figure cell shows for one method's maps."""
+    if name in methods.CAM_METHODS:
+        return viz.overlay_cam(images, maps)
+    return viz.to_grayscale(maps, mode="absolute")
+
+
+def compute_all(model, images, names=None, log=print, extra=None):
+    """{method: maps} and {method: seconds} for every (or the named) method on `images`."""
+    names = names or list(methods.METHODS)
+    maps, seconds = {}, {}
+    for name in names:
+        settings = {**METHOD_SETTINGS.get(name, {}), **(extra or {}).get(name, {})}
+        started = time.perf_counter()
+        maps[name] = methods.METHODS[name](model, images, **settings)
+        seconds[name] = time.perf_counter() - started
+        log(f"  {name:22s} {seconds[name]:7.2f} s")
+    return maps, seconds
+
+
+def run_demo(out="minisg_demo.png", model_name="mnist_cnn", count=4, log=print):
+    """Every method on `count` test digits (classes 0..count-1); writes one comparison PNG."""
+    if not 1 <= count <= 10:
+        raise ValueError(f"count must be between 1 and 10, got {count}")
+    model = models.load(model_name)
+    images, labels = data.load_mnist("test")
+    chosen = first_digits(count)
+    x = images[chosen]
+    log(f"model {model_name} (test accuracy {model.meta.get('test_accuracy', float('nan')):.4f}); "
+        f"test digits {chosen} (labels {labels[chosen].tolist()}); time per method for all {count}:")
+    maps, seconds = compute_all(model, x, log=log)
+    columns = {name: picture_of(name, value, x) for name, value in maps.items()}
+    titles = [f"{name}\n{seconds[name]:.2f} s" for name in columns]
+    path = viz.figure_grid(x, columns, out, titles=titles,
+                           row_labels=[f"label {label}" for label in labels[chosen]],
+                           title=f"Every method on {model_name} (pixel maps: |M|, 99th-percentile cap; CAMs over the digit)")
+    log(f"wrote {path}")
+    return path, seconds
+
+
+def read_digit_image(path, invert=None, log=print):
+    """A user's image -> (1, 1, 28, 28) float32 in [0, 1], white digit on black like MNIST.
+
+    Colour becomes grayscale. Polarity: `invert` True/False, or None to decide from the border
+    (a bright border means a dark digit on white paper, which gets inverted). The digit's ink is
+    cropped, scaled to fit 20x20 and centred in 28x28, as MNIST's own preprocessing did.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        with Image.open(path) as opened:
+            gray = np.asarray(opened.convert("L"), dtype=np.float32) / 255.0
+    except UnidentifiedImageError as exc:
+        raise ValueError(f"image {path}: not a readable image file (PNG, JPEG, ...)") from exc
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if invert is None:
+        invert = bool(border.mean() > 0.5)
+        log(f"note: {'dark digit on a light background: inverted' if invert else 'light digit on a dark background: kept'}"
+            f" (border mean {border.mean():.2f}; override with --invert/--no-invert)")
+    if invert:
+        gray = 1.0 - gray
+    return _centre_like_mnist(gray, path, log)
+
+
+def _centre_like_mnist(gray, path, log):
+    from PIL import Image
+
+    rows, cols = np.nonzero(gray > 0.2)
+    if rows.size == 0:
+        raise ValueError(f"image {path}: found no ink (no pixel brighter than 0.2 after polarity)")
+    crop = gray[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = 20.0 / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    resized = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS),
+                         dtype=np.float32) / 255.0
+    canvas = np.zeros((28, 28), dtype=np.float32)
+    top, left = (28 - resized.shape[0]) // 2, (28 - resized.shape[1]) // 2
+    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    if gray.shape != (28, 28):
+        log(f"note: resized from {gray.shape[1]}x{gray.shape[0]} to 28x28 (ink cropped, fitted to 20x20, centred)")
+    return canvas[None, None]
+
+
+def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, model_name="mnist_cnn",
+            invert=None, log=print):
+    """A sensitivity map of a user's digit image; writes a PNG next to it (or at `out`)."""
+    if method not in methods.METHODS:
+        raise ValueError(f"method must be one of {sorted(methods.METHODS)}, got {method!r}")
+    model = models.load(model_name)
+    x = read_digit_image(image_path, invert, log)
+    with no_grad():
+        logits = model(Tensor(x)).numpy()[0]
+    predicted = int(np.argmax(logits))
+    log(f"predicted class {predicted} (logit {logits[predicted]:.2f})"
+        + ("" if target is None else f"; explaining class {target}"))
+    extra = {}
+    if layer is not None:
+        if method not in methods.CAM_METHODS and method != "guided_gradcam":
+            raise ValueError(f"--layer applies to CAM methods {sorted(methods.CAM_METHODS)}, not {method!r}")
+        extra["layer"] = layer
+    settings = {**METHOD_SETTINGS.get(method, {}), **extra}
+    maps = methods.METHODS[method](model, x, target, **settings)
+    out = Path(out) if out else Path(image_path).with_name(Path(image_path).stem + f"_{method}.png")
+    shown = target if target is not None else predicted
+    path = viz.figure_grid(x, {method: picture_of(method, maps, x)}, out,
+                           title=f"{method}, class {shown}", cell_size=2.4)
+    log(f"wrote {path}")
+    return path, maps
