@@ -15,7 +15,7 @@ import numpy as np
 from . import __version__, nn
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
-SHIPPED = ("mnist_cnn", "mnist_cnn_noise")
+SHIPPED = ("mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen")
 
 
 class CheckpointError(ValueError):

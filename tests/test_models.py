@@ -67,6 +67,11 @@ def test_a_failed_save_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatc
     assert zipfile.is_zipfile(path)
 
 
+# the issues' bars: the tutorial's 99.2%, 99.0% with training noise, 98.5% with a gradient penalty
+ACCURACY_BARS = {"mnist_cnn": 0.992, "mnist_cnn_noise": 0.99, "mnist_cnn_gradpen": 0.985,
+                 "mnist_cnn_smoothpen": 0.985}
+
+
 @pytest.mark.parametrize("name", models.SHIPPED)
 def test_shipped_checkpoints_load_and_carry_their_accuracy(name):
     path = models.resolve(name)
@@ -75,5 +80,15 @@ def test_shipped_checkpoints_load_and_carry_their_accuracy(name):
     net = models.load(name)
     assert net.meta["complete"] is True
     assert net.meta["test_images"] == 10000
-    assert net.meta["test_accuracy"] >= 0.99
+    assert net.meta["test_accuracy"] >= ACCURACY_BARS[name]
     assert net.meta["config"]["command"].startswith("minisg train")
+
+
+def test_shipped_accuracy_is_what_the_model_measures_now():
+    """The stored number is not trusted: re-measure the clean model on 2,000 test images."""
+    from minisg import data, train
+    if not models.resolve("mnist_cnn").exists():
+        pytest.skip("mnist_cnn not present")
+    images, labels = data.load_mnist("test")
+    measured = train.accuracy(models.load("mnist_cnn"), images[:2000], labels[:2000])
+    assert measured >= 0.985, measured
