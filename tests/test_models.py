@@ -85,10 +85,12 @@ def test_shipped_checkpoints_load_and_carry_their_accuracy(name):
 
 
 def test_shipped_accuracy_is_what_the_model_measures_now():
-    """The stored number is not trusted: re-measure the clean model on 2,000 test images."""
+    """The stored number is not trusted: re-measure the clean model on all 10,000 test images
+    here on the CPU (it was measured on the GPU during training; float32 sums may flip a digit)."""
     from minisg import data, train
     if not models.resolve("mnist_cnn").exists():
         pytest.skip("mnist_cnn not present")
     images, labels = data.load_mnist("test")
-    measured = train.accuracy(models.load("mnist_cnn"), images[:2000], labels[:2000])
-    assert measured >= 0.985, measured
+    net = models.load("mnist_cnn")
+    measured = train.accuracy(net, images, labels)
+    assert abs(measured - net.meta["test_accuracy"]) <= 3e-4, (measured, net.meta["test_accuracy"])
