@@ -1,0 +1,416 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # Lesson 13 — Penalising the input gradient while training: do the maps sharpen?
+#
+# SmoothGrad cleans up a noisy sensitivity map *after* training, by averaging over noisy
+# copies of the input. Its §4 ("Conclusion and future work") suggests attacking the noise at
+# its source instead: train the network so that its gradients are well behaved, for instance
+# by penalising "the size of partial derivatives" or "differences in partial derivatives of
+# the class score with respect to neighboring pixels". Lesson 09 tried the cheapest
+# relative of that idea, training with input noise. Here we try the two penalties themselves.
+#
+# For a batch of $B$ images $x_b$ with labels $y_b$ and logits $S(x)$, write the map of the
+# true class as
+#
+# $$G_b = \frac{\partial S_{y_b}(x_b)}{\partial x_b} \in \mathbb R^{28 \times 28}.$$
+#
+# The two penalties (`minisg.penalties`) are
+#
+# $$P_{\text{grad}} = \frac1B \sum_b \sum_{i,j} G_b[i,j]^2, \qquad
+#   P_{\text{smooth}} = \frac1B \sum_b \Big(\sum_{i,j} \big(G_b[i{+}1,j]-G_b[i,j]\big)^2
+#                                  + \sum_{i,j} \big(G_b[i,j{+}1]-G_b[i,j]\big)^2\Big),$$
+#
+# and training minimises $\mathrm{CE} + \lambda P$ for one of them. $P_{\text{grad}}$ is the
+# "double backpropagation" penalty of Drucker and LeCun (1992) — also known as input-gradient
+# regularisation. $P_{\text{smooth}}$ is a squared total variation of the map: it does not
+# care how large $G$ is, only how much it jumps from one pixel to the next.
+#
+# **Double backprop.** $P$ is a function of $G$, and $G$ is itself the result of a backward
+# pass. To train we need $\partial P / \partial \theta$ for the weights $\theta$, i.e. we must
+# differentiate *through the backward pass*. minisg does this the way PyTorch does: the first
+# backward pass runs with `create_graph=True`, so every operation it performs (the transposed
+# convolutions, the ReLU masks, the max-pool routing) is recorded as an ordinary graph, and a
+# second `loss.backward()` walks back through both the forward and the first backward pass.
+# For a ReLU network this is well defined even though ReLU'' = 0 almost everywhere: with the
+# ReLU and max-pool switches held fixed, $G$ is a sum over paths of products of weights, a
+# polynomial in $\theta$, so $P$ has a perfectly good gradient with respect to $\theta$ (but
+# none worth having with respect to $x$).
+#
+# We compare four shipped networks of the same architecture: `mnist_cnn` (plain),
+# `mnist_cnn_noise` (input noise, lesson 09), `mnist_cnn_gradpen` ($P_{\text{grad}}$,
+# $\lambda = 0.01$) and `mnist_cnn_smoothpen` ($P_{\text{smooth}}$, $\lambda = 0.003$).
+#
+# Run: `python lessons/13_future_work.py [--quick]`; figures go to `lessons/out/13_*.png`.
+
+# %%
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _lesson_dir():
+    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    try:
+        return Path(__file__).resolve().parent
+    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+        here = Path.cwd()
+        return here if (here / "exercises").is_dir() else here / "lessons"
+
+
+LESSON_DIR = _lesson_dir()
+sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from minisg import Tensor, data, evaluate, grad, models, nn, penalties, viz  # noqa: E402
+from minisg import functional as F  # noqa: E402
+from minisg.optim import Adam  # noqa: E402
+
+parser = argparse.ArgumentParser(description="Lesson 13: training with input-gradient penalties")
+parser.add_argument("--quick", action="store_true", help="two digits, small n, few steps (seconds)")
+parser.add_argument("--digits", type=int, default=None, help="test digits in the table (default 50, quick 2)")
+parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
+args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
+QUICK = args.quick
+OUT = Path(args.out)
+OUT.mkdir(parents=True, exist_ok=True)
+STARTED = time.perf_counter()
+
+DIGITS = args.digits or (2 if QUICK else 50)    # test digits for the table: those of `minisg evaluate`
+SHOWN = min(DIGITS, 6)                          # of which the first SHOWN go into the figure
+# evaluate's settings: SmoothGrad n = 50 at noise level 0.15 (the paper's), deletion in 50 steps
+SETTINGS = dataclasses.replace(evaluate.QUICK if QUICK else evaluate.FULL, digits=DIGITS)
+TIMED_STEPS = 1 if QUICK else 8                 # training steps timed per configuration
+MODEL_NAMES = ["mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen"]
+SHORT = {"mnist_cnn": "plain", "mnist_cnn_noise": "input noise", "mnist_cnn_gradpen": "grad penalty",
+         "mnist_cnn_smoothpen": "smooth penalty"}
+MAP_METHODS = {"vanilla": "gradient", "smoothgrad": "SmoothGrad"}
+
+
+def save(figure, name):
+    """Write a matplotlib Figure (Agg canvas, no pyplot) to OUT/name."""
+    FigureCanvasAgg(figure)
+    path = OUT / name
+    figure.savefig(path, dpi=110)
+    print(f"wrote {path}")
+    return path
+
+
+# %% [markdown]
+# ## 1. Double backprop, checked by finite differences
+#
+# Before trusting the trained networks, check the machinery. A tiny float64 network (one
+# 3x3 conv with two channels, ReLU, max-pool, a linear layer) on three random 4x4 images:
+# we compute $\partial(\mathrm{CE} + 0.3 P_{\text{grad}} + 0.2 P_{\text{smooth}})/\partial W$
+# for the conv weight $W$ by double backprop, and by central differences
+# $\big(L(W + h e_k) - L(W - h e_k)\big) / 2h$ for each of its 18 entries. To see that the
+# second pass matters, we also compute what one would get by treating $G$ as a constant (as
+# if the penalty were just a number added to the loss): then the penalty contributes nothing
+# to the gradient, and the result is just the cross-entropy's gradient.
+
+# %%
+def tiny_network(rng):
+    return nn.Sequential(
+        ("conv1", nn.Conv2d(1, 2, 3, padding=1, rng=rng, dtype=np.float64)),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(8, 3, rng=rng, dtype=np.float64)),
+    )
+
+
+rng = np.random.default_rng(0)
+tiny = tiny_network(rng)
+tiny_images = rng.uniform(0.05, 1.0, (3, 1, 4, 4))
+tiny_labels = np.array([0, 2, 1])
+GRAD_WEIGHT, SMOOTH_WEIGHT = 0.3, 0.2
+weight = tiny["conv1"].weight
+
+
+def tiny_loss():
+    loss, _, _ = penalties.penalised_loss(tiny, tiny_images, tiny_labels, GRAD_WEIGHT, SMOOTH_WEIGHT)
+    return loss
+
+
+(double_backprop,) = grad(tiny_loss(), [weight])
+double_backprop = double_backprop.numpy()
+
+h = 1e-6
+finite_differences = np.zeros_like(double_backprop)
+for k in np.ndindex(weight.shape):
+    original = weight.data[k]
+    weight.data[k] = original + h
+    plus = tiny_loss().item()
+    weight.data[k] = original - h
+    minus = tiny_loss().item()
+    weight.data[k] = original
+    finite_differences[k] = (plus - minus) / (2 * h)
+
+# "G as a constant": the penalty's value is added, but its graph is cut (no second pass)
+x_tiny = Tensor(tiny_images, requires_grad=True)
+logits = tiny(x_tiny)
+G = penalties.true_class_input_gradient(logits, x_tiny, tiny_labels).detach()
+first_order_loss = (F.cross_entropy(logits, tiny_labels) + penalties.gradient_penalty(G) * GRAD_WEIGHT
+                    + penalties.smoothness_penalty(G) * SMOOTH_WEIGHT)
+(first_order,) = grad(first_order_loss, [weight])
+first_order = first_order.numpy()
+
+print(f"penalised loss of the tiny network: {tiny_loss().item():.6f}; "
+      f"largest |dL/dW| entry {np.abs(finite_differences).max():.4f}")
+print(f"double backprop   vs finite differences: max |difference| = "
+      f"{np.abs(double_backprop - finite_differences).max():.2e}")
+print(f"G held constant   vs finite differences: max |difference| = "
+      f"{np.abs(first_order - finite_differences).max():.2e}  (the penalty's share of the gradient is lost)")
+
+# %% [markdown]
+# The first difference is at the level of finite-difference rounding (about $10^{-9}$ for
+# $h = 10^{-6}$ in float64); the second is of the size of the gradient itself.
+#
+# ## 2. What a training step costs
+#
+# With a penalty, one training step is a forward pass, a backward pass that builds a graph, a
+# penalty on its result, and a backward pass through all of it — roughly two to three passes'
+# worth of work where plain training has two. We time a few steps of Adam at the paper's batch
+# size of 50 on this CPU, for plain training and with each penalty (the same batches, the
+# configurations interleaved so that a busy machine slows all three alike), and compare with
+# the GPU numbers the shipped checkpoints recorded when they were trained.
+
+# %%
+train_images, train_labels = data.load_mnist("train")
+batch_rng = np.random.default_rng(13)
+timed_batches = [batch_rng.choice(len(train_images), 50, replace=False) for _ in range(TIMED_STEPS + 1)]
+configurations = {"plain": (0.0, 0.0), "gradient penalty 0.01": (0.01, 0.0), "smoothness penalty 0.003": (0.0, 0.003)}
+trainers = {}
+for name in configurations:
+    network = models.mnist_cnn(seed=0).train()
+    trainers[name] = (network, Adam(network.parameters(), lr=1e-4))
+
+
+def training_step(name, indices):
+    network, optimizer = trainers[name]
+    grad_weight, smooth_weight = configurations[name]
+    started = time.perf_counter()
+    loss, _, _ = penalties.penalised_loss(network, train_images[indices], train_labels[indices],
+                                          grad_weight, smooth_weight)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - started
+
+
+step_seconds = {name: [] for name in configurations}
+for step, indices in enumerate(timed_batches):
+    for name in configurations:
+        seconds = training_step(name, indices)
+        if step > 0:  # the first step compiles kernels and allocates buffers: not timed
+            step_seconds[name].append(seconds)
+
+plain_step = np.median(step_seconds["plain"])
+for name, seconds in step_seconds.items():
+    median = np.median(seconds)
+    print(f"CPU, batch 50, {name:<25} median {1000 * median:7.1f} ms/step over {len(seconds)} steps "
+          f"({50 / median:6.0f} images/s), {median / plain_step:.2f}x plain")
+
+shipped = {name: models.load(name) for name in MODEL_NAMES}
+gpu_plain = shipped["mnist_cnn"].meta["images_per_second"]
+for name in ("mnist_cnn_gradpen", "mnist_cnn_smoothpen"):
+    gpu = shipped[name].meta["images_per_second"]
+    print(f"GPU (recorded when {name} was trained): {gpu:.0f} vs {gpu_plain:.0f} images/s plain, "
+          f"{gpu_plain / gpu:.2f}x per step")
+
+# %% [markdown]
+# On the GPU the penalty cost only about 1.36x per step: at batch 50 the small kernels of this
+# network do not fill the GPU, and each step's time is dominated by launching kernels rather
+# than by arithmetic, so extra work is cheap. The CPU has no such slack and pays closer to the
+# full price of the extra passes — compare the ratios printed above.
+
+# %% [markdown]
+# ## 3. The four networks
+#
+# How strong should the penalty be? $\lambda$ only means something next to the sizes of the
+# terms it balances, so we first measure them on the trained plain network, on training
+# batches in training mode (dropout on), exactly as the training loop sees them.
+
+# %%
+plain = shipped["mnist_cnn"]
+plain.train()
+measured = []
+for indices in timed_batches[:1 if QUICK else 4]:
+    loss, _, parts = penalties.penalised_loss(plain, train_images[indices], train_labels[indices], 1.0, 1.0)
+    cross_entropy = loss.item() - parts["grad_penalty"] - parts["smooth_penalty"]
+    measured.append((cross_entropy, parts["grad_penalty"], parts["smooth_penalty"]))
+plain.eval()
+cross_entropy, p_grad, p_smooth = np.mean(measured, axis=0)
+print(f"plain network, {len(measured)} training batch(es) of 50, dropout on: cross-entropy {cross_entropy:.3f}, "
+      f"P_grad {p_grad:.0f}, P_smooth {p_smooth:.0f}")
+print(f"  weighted: 0.01 x P_grad = {0.01 * p_grad:.2f}, 0.003 x P_smooth = {0.003 * p_smooth:.2f}")
+
+# %% [markdown]
+# On the trained plain network $P_{\text{grad}}$ is in the hundreds and $P_{\text{smooth}}$
+# about twice as large (the shipped weights were chosen from estimates of about 180 and 420),
+# while the cross-entropy is far below 1. So $\lambda = 0.01$ and $0.003$ make the penalty
+# comparable to or larger than the loss it is added to: strong enough to change what the
+# network learns. In 5-epoch trials, weights 0.001 / 0.0003 reached 98.60% / 98.59% test
+# accuracy and 0.01 / 0.003 reached 98.48% / 98.48%; the stronger ones were then trained for
+# 10 epochs (11,000 steps), giving the two checkpoints below. The plain and noisy networks
+# had 20,000 steps, so the four are not quite on an equal footing.
+#
+# Next, each network's penalties on our test digits in eval mode (no dropout), computed from
+# exactly the maps $G$ that the "gradient" columns below show. The last column,
+# $P_{\text{smooth}} / P_{\text{grad}}$, is a scale-free roughness: about 4 for white noise
+# (the difference of two independent pixels has twice their variance, and each pixel has
+# about two neighbour pairs), near 0 for a map that varies slowly from pixel to pixel.
+
+# %%
+digits = evaluate.digit_set(DIGITS)
+for network in shipped.values():
+    evaluate.warm_up(network, digits.images)
+
+maps = {}
+seconds_per_model = {}
+for name, network in shipped.items():
+    for method in MAP_METHODS:
+        maps[(name, method)], seconds = evaluate.compute_maps(network, method, digits.images, digits.labels,
+                                                              SETTINGS, evaluate.DIGIT_CAM_LAYER)
+        seconds_per_model[(name, method)] = seconds
+
+print(f"{'network':<22}{'train steps':>12}{'test acc':>10}{'P_grad':>16}{'P_smooth':>16}{'roughness':>11}")
+penalty_values = {}
+for name, network in shipped.items():
+    G = Tensor(maps[(name, "vanilla")].astype(np.float64))
+    p_grad, p_smooth = penalties.gradient_penalty(G).item(), penalties.smoothness_penalty(G).item()
+    penalty_values[name] = (p_grad, p_smooth)
+    meta = network.meta
+    print(f"{name:<22}{meta['progress']['step']:>12,}{100 * meta['test_accuracy']:>9.2f}%"
+          f"{p_grad:>16.2f}{p_smooth:>16.2f}{p_smooth / p_grad:>11.2f}")
+plain_grad, plain_smooth = penalty_values["mnist_cnn"]
+print(f"relative to the plain network: grad penalty shrinks P_grad {plain_grad / penalty_values['mnist_cnn_gradpen'][0]:.1f}x, "
+      f"smooth penalty shrinks P_smooth {plain_smooth / penalty_values['mnist_cnn_smoothpen'][1]:.1f}x")
+print(f"maps: SmoothGrad n = {SETTINGS.smoothgrad_n}, noise level {SETTINGS.smoothgrad_noise}; "
+      f"{sum(seconds_per_model.values()):.0f} s for {len(maps)} sets of {DIGITS} maps")
+
+# %% [markdown]
+# ## 4. The maps side by side
+#
+# Rows are test digits, columns network × method; each map is shown as the paper shows maps:
+# $|G|$, scaled per image with the top 1% saturated. The per-image scaling matters here: the
+# gradient penalty shrinks $G$ as a whole, and a uniformly smaller map looks *identical* after
+# scaling. Only a change of *shape* can show in the figure — and in every metric below, all of
+# which are invariant to the map's scale.
+
+# %%
+columns = {f"{SHORT[name]}\n{MAP_METHODS[method]}": viz.to_grayscale(maps[(name, method)][:SHOWN])
+           for name in MODEL_NAMES for method in MAP_METHODS}
+viz.figure_grid(digits.images[:SHOWN], columns, OUT / "13_maps.png", cell_size=1.45,
+                row_labels=[f"class {c}" for c in digits.labels[:SHOWN]],
+                title=f"|map| of the true class, 99th-percentile cap; SmoothGrad n = {SETTINGS.smoothgrad_n}, "
+                      f"{viz.noise_label(SETTINGS.smoothgrad_noise)}")
+print(f"wrote {OUT / '13_maps.png'}")
+
+# %% [markdown]
+# ## 5. The numbers: localisation, visual noise, faithfulness
+#
+# The same scores as lesson 12, from `evaluate.digit_scores`, on the first DIGITS test digits
+# (classes 0–9 in turn), mean ± standard error over digits:
+#
+# - **localisation** against the digit's ink (pixels > 0.1): *pointing* — is the map's maximum
+#   within 2 px of the ink; *mass* — share of the map's positive part on the ink (*mass abs*:
+#   of $|G|$); *rank acc* — share of the top-$K$ pixels on the ink, $K$ = ink pixels;
+# - **visual noise** of the displayed map: total variation (TV) and the share of spectral
+#   energy above 0.25 cycles/pixel (HF energy) — both lower = smoother;
+# - **faithfulness**: area under the deletion curve (black out pixels in order of the signed
+#   map, lower = the map finds what the network uses) and the insertion curve (higher = better).
+#
+# One caution for reading across networks: deletion and insertion measure the *network's*
+# probabilities too. A network that is less confident, or that reacts differently to
+# half-erased digits, gets different areas with the same map quality. Within one network,
+# gradient vs SmoothGrad is a clean comparison; across networks, the localisation and noise
+# columns are the safer ones.
+
+# %%
+rows, curves = {}, {}
+for name, network in shipped.items():
+    for method in MAP_METHODS:
+        scores, curves[(name, method)] = evaluate.digit_scores(network, digits, maps[(name, method)], SETTINGS)
+        rows[f"{name} × {method}"] = evaluate.summarise(scores)
+print(f"\n{DIGITS} test digits, true class; ↑ higher is better, ↓ lower is better\n")
+print(evaluate.table_markdown(rows, evaluate.DIGIT_COLUMNS))
+
+# %% [markdown]
+# The same numbers as bars, with the mean deletion curves:
+
+# %%
+panels = [("mass", "mass on ink ↑"), ("pointing", "pointing game ↑"), ("total_variation", "total variation ↓"),
+          ("high_frequency", "HF energy ↓"), ("deletion", "deletion AUC ↓")]
+figure = Figure(figsize=(13, 6.5))
+axes = figure.subplots(2, 3).ravel()
+positions = np.arange(len(MODEL_NAMES))
+for axis, (metric, label) in zip(axes, panels):
+    for offset, (method, colour) in zip((-0.2, 0.2), zip(MAP_METHODS, ("C0", "C1"))):
+        means = [rows[f"{name} × {method}"][metric][0] for name in MODEL_NAMES]
+        errors = [rows[f"{name} × {method}"][metric][1] for name in MODEL_NAMES]
+        errors = [0 if np.isnan(e) else e for e in errors]
+        axis.bar(positions + offset, means, 0.4, yerr=errors, color=colour, capsize=3, label=MAP_METHODS[method])
+    axis.set_xticks(positions)
+    axis.set_xticklabels([SHORT[name] for name in MODEL_NAMES], fontsize=8)
+    axis.set_title(label, fontsize=10)
+    axis.grid(axis="y", alpha=0.3)
+axes[0].legend(fontsize=8)
+axis = axes[-1]
+for i, name in enumerate(MODEL_NAMES):
+    for method, style in zip(MAP_METHODS, ("--", "-")):
+        fractions, mean = curves[(name, method)]["deletion"]
+        axis.plot(fractions, mean, style, color=f"C{i + 2}", label=f"{SHORT[name]}, {MAP_METHODS[method]}")
+axis.set_xlabel("fraction of pixels blacked out (most relevant first)", fontsize=8)
+axis.set_ylabel("p(true class), mean", fontsize=8)
+axis.set_title("deletion curves", fontsize=10)
+axis.legend(fontsize=6)
+axis.grid(alpha=0.3)
+figure.suptitle(f"Four networks x two methods on {DIGITS} test digits (mean ± standard error)", fontsize=11)
+figure.tight_layout()
+save(figure, "13_metrics.png")
+
+# %% [markdown]
+# ## 6. What we see (numbers from a full run; yours are printed above)
+#
+# WHAT_WE_SEE
+#
+# ## Exercises
+#
+# 1. The gradient penalty makes $G$ smaller but the displayed maps are scaled per image. Show
+#    the four networks' gradient maps on one *common* scale (the plain network's 99th
+#    percentile). What does the gradient-penalty network's map look like now, and what does
+#    that say about what the penalty changed?
+# 2. $P_{\text{grad}}$ and $P_{\text{smooth}}$ use the true class's map $G$. The maps we
+#    explain with are the same maps — but we never penalised the maps of the *other* classes.
+#    Compute the roughness $P_{\text{smooth}}/P_{\text{grad}}$ for the second most likely class
+#    on each network. Did the penalty carry over?
+# 3. Section 1 cut the graph of $G$ with `.detach()`. Name two other ways a training loop can
+#    cut it by accident (think of how $G$ is computed). What would such a loop then minimise,
+#    and how would you notice from the logged loss terms?
+# 4. For a network that is *linear* in $x$ ($S = Wx + b$), write $P_{\text{grad}}$ and
+#    $P_{\text{smooth}}$ in terms of $W$. Which familiar regularisers are they? What does that
+#    suggest the penalties do to the first conv layer of our network?
+# 5. Train your own penalised network for a few hundred steps on a subset
+#    (`minisg train --steps 300 --train-subset 5000 --smoothness-penalty 0.03 --out my.npz`) and
+#    compare its roughness with a plain network trained the same way. How large must
+#    $\lambda$ be before the accuracy drops noticeably?
+#
+# The finite-difference check of section 1 is graded with gradcheck in lesson 01's exercises:
+# `minisg check 01`.
+
+# %%
+print(f"lesson 13 finished in {time.perf_counter() - STARTED:.1f} s "
+      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")

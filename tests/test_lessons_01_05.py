@@ -1,0 +1,56 @@
+"""Lessons 01-05 run end to end with --quick and write every figure they name.
+
+Each lesson runs as a student would run it — ``python lessons/NN_topic.py --quick`` in a fresh
+interpreter from the repository root — but with ``--out`` pointing at a temporary folder, so
+the test never overwrites the figures of a full run in lessons/out/.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = {
+    "01_autodiff.py": ["01_higher_derivatives.png", "01_finite_differences.png"],
+    "02_cnn_layers.py": ["02_im2col.png", "02_timing.png"],
+    "03_training.py": ["03_training_noise.png", "03_demo_training.png", "03_validation_accuracy.png"],
+    "04_sensitivity_maps.py": ["04_visualisation.png", "04_capping.png"],
+    "05_noisy_gradients.py": ["05_noisy_gradients.png", "05_maps_along_path.png"],
+}
+MIN_PNG_BYTES = 10_000   # a real figure; an empty 800x600 canvas is about 3 kB
+TIMEOUT_S = 300          # per lesson; --quick takes seconds on an idle machine
+
+
+def run_lesson(lesson, out_dir, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "lessons" / lesson), "--quick", "--out", str(out_dir)],
+                          cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def check_figures(lesson, done, out_dir):
+    assert done.returncode == 0, f"{lesson} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    for name in LESSONS[lesson]:
+        path = out_dir / name
+        assert path.is_file(), f"{lesson} did not write {name}; it printed:\n{done.stdout[-2000:]}"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+        assert path.stat().st_size > MIN_PNG_BYTES, f"{path} is only {path.stat().st_size} bytes"
+    announced = re.findall(r"^wrote (\S+\.png)$", done.stdout, flags=re.MULTILINE)
+    assert sorted(Path(p).name for p in announced) == sorted(LESSONS[lesson]), announced
+    for path in announced:
+        assert Path(path).parent == out_dir, f"{lesson} wrote {path} outside --out"
+    assert "finished in" in done.stdout
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_lesson_runs_quick_and_writes_its_figures(lesson, tmp_path):
+    check_figures(lesson, run_lesson(lesson, tmp_path), tmp_path)
+
+
+def test_a_lesson_runs_from_another_folder(tmp_path):
+    """Paths are resolved from the lesson file, not from the current directory."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out_dir = tmp_path / "figures"
+    check_figures("01_autodiff.py", run_lesson("01_autodiff.py", out_dir, cwd=elsewhere), out_dir)
+    assert list(elsewhere.iterdir()) == []
