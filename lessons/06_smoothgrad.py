@@ -135,8 +135,10 @@ def smoothgrad_with_samples(images, classes, n, noise_level, seed):
 
     def gradient_and_keep(net, noisy, noisy_target, **kwargs):
         maps = M.vanilla_gradient(net, noisy, noisy_target, **kwargs)
-        with no_grad():
-            kept["correct"] = net(Tensor(noisy)).numpy().argmax(axis=1) == noisy_target
+        with no_grad():                          # in batches of 256: a few thousand images at once
+            predicted = np.concatenate([net(Tensor(noisy[i:i + 256])).numpy().argmax(axis=1)
+                                        for i in range(0, len(noisy), 256)])
+        kept["correct"] = predicted == noisy_target
         kept["maps"] = maps
         return maps
 

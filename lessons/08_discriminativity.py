@@ -294,25 +294,33 @@ save(figure, "08_discriminativity_scores.png")
 # %% [markdown]
 # ## 6. What we see (numbers from a full run; yours are printed above)
 #
-# - Shrinking two digits into one 28x28 frame fails: the network's two highest logits are the
-#   two digits' classes for almost none of the ten pairs. The cell model, which reads each
-#   half at its native size, gets nearly all of them, and the seam moves its logits only a
-#   little. That is why this lesson explains the cell model.
-# - The **vanilla gradient** is weakly discriminative: each class's map spreads over both
-#   digits (the gradient of "3" on the "8" says how to make the 8 more 3-like, and that is
-#   large), so the difference is a speckled mix of red and blue.
-# - **SmoothGrad** keeps the gradient's meaning and removes speckle; its difference image is
-#   cleaner and its discriminativity score higher than the vanilla gradient's.
-# - **Integrated Gradients** is the most discriminative pixel method here. Its path from the
-#   black image makes the attribution to a digit depend on how that digit's logit *grew*
-#   along the way.
-# - **Guided BackProp** (and its smoothed version) is the least discriminative of all: its
-#   maps for the two classes look almost the same — both digits light up — and the
-#   difference is close to gray. This is the paper's observation for GBP, reproduced: GBP
-#   behaves like an edge detector of the input rather than an explanation of the class
-#   (Adebayo et al. 2018 and Nie et al. 2018 later explained why).
-# - **Grad-CAM** (not in the paper's Fig. 6, added for contrast) is strongly class
-#   discriminative at a coarse resolution: a class's map sits on its own half.
+# - **The setting.** Shrinking two digits into one 28x28 frame fails: the two digits'
+#   classes are the network's top two logits for none of the ten pairs. The cell model,
+#   which reads each half at its native size, gets nine of ten, and the seam moves its
+#   averaged logits by at most about 0.5. That is why this lesson explains the cell model.
+# - **Gradient.** Each class's map spreads over both digits and the background (the
+#   gradient of "3" on the "8" says how to make the 8 more 3-like, and that is large), so
+#   the difference is a speckled mix of red and blue. Contrast between the digits 0.26,
+#   with a large spread over pairs (0.13 to 0.48).
+# - **SmoothGrad** keeps the gradient's meaning and removes speckle; the red and blue now
+#   sit on the strokes, and both scores rise (contrast 0.33, share score 0.06 to 0.11).
+#   This is the paper's Fig. 6 finding for SmoothGrad, reproduced.
+# - **Integrated Gradients** is as discriminative as SmoothGrad by contrast (0.33) and far
+#   ahead on the share score (0.33), because it puts nothing on the black background.
+# - **Guided BackProp** (and its smoothed version) has the *lowest* contrast of the pixel
+#   methods (0.21–0.22): its maps for the two classes look almost the same — both digits
+#   light up — and the difference image is pale (it never reaches ±1). It still scores
+#   well on the share score only because it leaves the background dark. This is the
+#   paper's observation for GBP: it behaves like an edge detector of the input more than an
+#   explanation of the class (Adebayo et al. 2018 and Nie et al. 2018 later explained why).
+# - **Grad-CAM** (not in the paper's Fig. 6; added because it is *meant* to be class
+#   discriminative) is erratic on this network: contrast from −0.02 to 0.44 depending on
+#   the pair. Its maps are sparse here (lesson 10: most channel weights are negative), so a
+#   class's map is a handful of blobs whose place varies.
+# - **Two scores, two answers.** The share score rewards a dark background as much as a
+#   preference between the digits; the contrast ignores the background. Which one answers
+#   "is the map discriminative" is a choice, and the ranking of GBP against SmoothGrad
+#   flips with it — lesson 12 takes this up.
 #
 # ## Exercises
 #

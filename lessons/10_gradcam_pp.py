@@ -178,8 +178,8 @@ print(f"Grad-CAM weights a_k < 0 for {100 * (a < 0).mean():.0f}% of the channels
 model64 = models.load("mnist_cnn", dtype=np.float64)
 body, relu_head = model64.split(LAYER)
 with no_grad():
-    probabilities = F.softmax(model64(Tensor(test_images[:1000].astype(np.float64))), axis=1).numpy()
-unsure = int(np.flatnonzero(probabilities.max(axis=1) < 0.9)[0])
+    probabilities = F.softmax(model64(Tensor(test_images[:200].astype(np.float64))), axis=1).numpy()
+unsure = int(np.flatnonzero(probabilities.max(axis=1) < 0.9)[0])   # the first such test digit
 x_check = test_images[unsure:unsure + 1].astype(np.float64)
 c = int(probabilities[unsure].argmax())
 with no_grad():
