@@ -41,6 +41,10 @@ def _cmd_train(args):
 def _cmd_evaluate_model(args):
     from . import data, models, train
     model = models.load(args.model, device=args.device)
+    if model.meta.get("architecture") == "scene_cnn":  # multi-label: scored on test scenes, not digits
+        from . import scenes
+        print(f"{args.model}: test scenes {scenes.evaluate_scenes(model, scenes.evaluation_scenes('test'))}")
+        return
     images, labels = data.load_mnist(args.split)
     acc = train.accuracy(model, images, labels)
     stored = model.meta.get("test_accuracy")

@@ -16,7 +16,8 @@ FIGURES = ["12_masks.png", "12_maps_vs_masks.png", "12_deletion_insertion.png", 
 
 def test_lesson_12_quick_run_writes_its_figures_and_prints_the_table(tmp_path):
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, str(ROOT / "lessons" / "12_measuring_maps.py"), "--quick", "--out", str(out)],
+    lesson = ROOT / "lessons" / "12_measuring_maps.py"
+    result = subprocess.run([sys.executable, str(lesson), "--quick", "--out", str(out)],
                             cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "lesson 12 finished" in result.stdout
