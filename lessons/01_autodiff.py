@@ -121,7 +121,7 @@ show_graph(L)
 # input. That is a vector–Jacobian product, and `backward()` runs them in reverse topological
 # order (latest Function first). One backward pass gives the gradient with respect to *every*
 # input, whatever their number: that is why a whole sensitivity map (784 partial derivatives)
-# costs about one forward pass.
+# costs a small multiple of one forward pass, not 784 of them.
 
 # %%
 L.backward()

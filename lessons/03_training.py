@@ -21,9 +21,11 @@
 #    with noise level 0.1), prints their accuracy table from the stored metadata, and measures
 #    the test accuracy again.
 #
-# Training the full models (20,000 steps each) took about 3 minutes on a GPU and would take
-# hours on two CPU cores, so this lesson does **not** retrain them; the command that made each
-# is stored in its metadata and printed below.
+# Training the full models (20,000 steps each) took about 3 minutes on a GPU; on two CPU cores,
+# at the 0.06 s per step the demo below takes when nothing else runs (it prints its own rate;
+# on a busy shared machine it can be ten times more), it would take 20 minutes or more each,
+# so this lesson does **not** retrain them. The command that made each is stored in its metadata
+# and printed below.
 #
 # Run: `python lessons/03_training.py [--quick] [--steps N]`; figures go to `lessons/out/03_*.png`.
 
@@ -159,8 +161,7 @@ def as_rgb(images):
 viz.figure_grid(None, {f"level {level}": as_rgb(noisy[level]) for level in levels}, OUT / "03_training_noise.png",
                 titles=[viz.noise_label(level) for level in levels],
                 row_labels=[f"label {train_y[i]}" for i in examples],
-                title="Training inputs x + N(0, sigma^2)\n(display clipped to [0, 1]; the network sees the raw values)",
-                cell_size=1.8)
+                title="Training inputs x + noise (display clipped to [0, 1])", cell_size=1.8)
 print(f"wrote {OUT / '03_training_noise.png'}")
 
 # %% [markdown]
@@ -209,7 +210,7 @@ for level in (0.0, 0.1):
           f"({'first %d training images' % TRAIN_SUBSET if TRAIN_SUBSET else 'all 55,000 training images'})")
     demo[level] = train_demo(level, DEMO_STEPS, log_every=max(5, DEMO_STEPS // 6))
 
-val_count = 200 if QUICK else 5_000
+val_count = 200 if QUICK else 2_000
 print(f"\n{'demo run':>16s}{'steps':>7s}{'seconds':>9s}{'s/step':>8s}{'val acc':>9s}{'val acc, noisy val':>20s}")
 demo_val = {}
 for level, (net, losses, accuracies, seconds) in demo.items():
@@ -261,7 +262,11 @@ save(figure, "03_demo_training.png")
 # and the test accuracy at the end. The tutorial reports about 99.2% test accuracy.
 
 # %%
-shipped = {name: models.load(name) for name in models.SHIPPED}
+PAIR = ("mnist_cnn", "mnist_cnn_noise")            # the two networks of the SmoothGrad experiments
+shipped = {name: models.load(name) for name in PAIR}
+others = [name for name in models.SHIPPED if name not in PAIR]
+if others:
+    print(f"(data/models also holds {', '.join(others)}, used by later lessons)")
 print(f"{'model':17s}{'train noise':>12s}{'steps':>7s}{'epochs':>7s}{'batch':>6s}{'lr':>8s}{'device':>7s}"
       f"{'train s':>9s}{'test acc (meta)':>16s}")
 for name, net in shipped.items():
@@ -273,10 +278,12 @@ for name, net in shipped.items():
     print(f"  {name}: made by `{net.meta['config']['command']}`")
 
 # %% [markdown]
-# Trust, but measure: evaluate both networks again on the test images, clean and with noise
-# added at test time (levels 0.1 and 0.2, one seeded draw). A network trained with noise is
-# expected to cope better with noisy inputs — and on MNIST, as we will see, neither network
-# cares much about noise of level 0.1.
+# Trust, but measure: evaluate both networks again on the 10,000 test images, and on the
+# first 2,000 with noise added at test time (levels 0.1 and 0.2, one seeded draw; the "none"
+# column is the same 2,000 images clean, which happen to be harder than the average).
+# A network trained with noise should cope better with noisy inputs. In a full run, noise of
+# level 0.1 cost neither network anything measurable; at level 0.2 the clean-trained network
+# lost about a point (98.45% to 97.55%), the noise-trained one 0.3 points (98.85% to 98.55%).
 
 # %%
 measured = {}
@@ -284,18 +291,19 @@ for name, net in shipped.items():
     started = time.perf_counter()
     accuracy = train.accuracy(net, test_x[:EVAL_IMAGES], test_y[:EVAL_IMAGES])
     seconds = time.perf_counter() - started
-    noisy_accuracy = {}
+    noisy_accuracy = {0.0: train.accuracy(net, test_x[:NOISY_EVAL_IMAGES], test_y[:NOISY_EVAL_IMAGES])}
     for level in (0.1, 0.2):
         noisy_test = data.add_noise(test_x[:NOISY_EVAL_IMAGES], level, np.random.default_rng(11))
         noisy_accuracy[level] = train.accuracy(net, noisy_test, test_y[:NOISY_EVAL_IMAGES])
     measured[name] = (accuracy, noisy_accuracy, seconds)
 
-print(f"{'model':17s}{'meta':>8s}{'measured':>10s}{'errors':>8s}   "
-      f"{'noisy test 0.1':>15s}{'noisy test 0.2':>15s}   (first {EVAL_IMAGES} / {NOISY_EVAL_IMAGES} test images)")
+print(f"{'':17s}{'test accuracy':>26s}   {'first ' + str(NOISY_EVAL_IMAGES) + ' test images, test-time noise':>42s}")
+print(f"{'model':17s}{'meta':>8s}{'measured':>10s}{'errors':>8s}   {'none':>14s}{'level 0.1':>14s}{'level 0.2':>14s}")
 for name, (accuracy, noisy_accuracy, seconds) in measured.items():
     errors = round((1 - accuracy) * EVAL_IMAGES)
     print(f"{name:17s}{shipped[name].meta['test_accuracy']:8.4f}{accuracy:10.4f}{errors:8d}   "
-          f"{noisy_accuracy[0.1]:15.4f}{noisy_accuracy[0.2]:15.4f}   ({seconds:.1f} s for the clean pass)")
+          + "".join(f"{noisy_accuracy[level]:14.4f}" for level in (0.0, 0.1, 0.2))
+          + f"   ({seconds:.1f} s for {EVAL_IMAGES} images)")
 if EVAL_IMAGES == 10_000:
     for name, (accuracy, _, _) in measured.items():
         stored = shipped[name].meta["test_accuracy"]
@@ -322,12 +330,14 @@ figure.tight_layout()
 save(figure, "03_validation_accuracy.png")
 
 # %% [markdown]
-# What the numbers say: both networks reach the tutorial's accuracy; the one trained with noise
-# is as accurate on clean test images (a difference of a few images out of 10,000 is within
-# what a different seed would give), and the validation curves show no sign of over-fitting
-# over 19 epochs (dropout at work). The demo shows the first few hundred steps of the same
-# story: the loss falls fast, and training noise of level 0.1 hardly slows it down. What
-# noise training does to the *sensitivity maps* is the subject of lesson 09.
+# What the numbers say: both networks reach the tutorial's accuracy, and the one trained with
+# noise is at least as accurate on clean test images (99.32% against 99.20%: 12 images out of
+# 10,000 — about the size of the spread between training seeds, and we have one seed per
+# model, so read it as "no loss" rather than "better"). The validation curves show no sign
+# of over-fitting over 19 epochs (dropout at work). The demo shows the first few hundred
+# steps of the same story: the loss falls fast, and training noise of level 0.1 slows it
+# only a little (after 300 steps, 94.2% against 93.2% on 2,000 validation images in a full
+# run). What noise training does to the *sensitivity maps* is the subject of lesson 09.
 #
 # ## Exercises
 #

@@ -267,7 +267,7 @@ ax_tail.set_title("Sorted |M| (dotted: each map's 99th percentile)", fontsize=9)
 ax_tail.legend(fontsize=7)
 for ax, key in ((ax_no_cap, "|M|, no cap"), (ax_cap, "|M|, capped p99")):
     ax.imshow(mode_columns[key][0], cmap="gray", vmin=0, vmax=1)
-    ax.set_title(f"{key}\n(mean gray {mode_columns[key][0].mean():.2f})", fontsize=8)
+    ax.set_title(f"{key}, test image {indices[0]}\n(mean gray {mode_columns[key][0].mean():.2f})", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
 figure.tight_layout()

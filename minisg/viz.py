@@ -187,6 +187,7 @@ def _save_atomically(figure, path, dpi):
     try:
         with os.fdopen(handle, "wb") as temp_file:
             figure.savefig(temp_file, format="png", dpi=dpi)
+        os.chmod(temp_name, 0o644)  # mkstemp makes files private; a figure is for looking at
         os.replace(temp_name, path)
     except BaseException:
         if os.path.exists(temp_name):

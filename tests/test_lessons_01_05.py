@@ -3,7 +3,12 @@
 Each lesson runs as a student would run it — ``python lessons/NN_topic.py --quick`` in a fresh
 interpreter from the repository root — but with ``--out`` pointing at a temporary folder, so
 the test never overwrites the figures of a full run in lessons/out/.
+
+The subprocesses run single-threaded (Numba, OpenMP, BLAS): on a machine whose cores are
+shared with other jobs, two-thread parallel regions were measured 6-20x slower than one
+thread (lesson 03 --quick: 36-109 s against 6 s), and these tests check behaviour, not speed.
 """
+import os
 import re
 import subprocess
 import sys
@@ -20,12 +25,17 @@ LESSONS = {
     "05_noisy_gradients.py": ["05_noisy_gradients.png", "05_maps_along_path.png"],
 }
 MIN_PNG_BYTES = 10_000   # a real figure; an empty 800x600 canvas is about 3 kB
-TIMEOUT_S = 300          # per lesson; --quick takes seconds on an idle machine
+TIMEOUT_S = 300          # per lesson; --quick takes a few seconds
+
+
+SINGLE_THREADED = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                           "MKL_NUM_THREADS")}
 
 
 def run_lesson(lesson, out_dir, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT / "lessons" / lesson), "--quick", "--out", str(out_dir)],
-                          cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
+                          cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env={**os.environ, **SINGLE_THREADED})
 
 
 def check_figures(lesson, done, out_dir):
