@@ -27,10 +27,11 @@
 #   P_{\text{smooth}} = \frac1B \sum_b \Big(\sum_{i,j} \big(G_b[i{+}1,j]-G_b[i,j]\big)^2
 #                                  + \sum_{i,j} \big(G_b[i,j{+}1]-G_b[i,j]\big)^2\Big),$$
 #
-# and training minimises $\mathrm{CE} + \lambda P$ for one of them. $P_{\text{grad}}$ is the
-# "double backpropagation" penalty of Drucker and LeCun (1992) — also known as input-gradient
-# regularisation. $P_{\text{smooth}}$ is a squared total variation of the map: it does not
-# care how large $G$ is, only how much it jumps from one pixel to the next.
+# and training minimises $\mathrm{CE} + \lambda P$ for one of them. $P_{\text{grad}}$ is a close
+# relative of Drucker and LeCun's "double backpropagation" (1992), which penalised the input
+# gradient of the loss rather than of the class score. $P_{\text{smooth}}$ is a squared total
+# variation of the map: it does not care how large $G$ is, only how much it jumps from one
+# pixel to the next.
 #
 # **Double backprop.** $P$ is a function of $G$, and $G$ is itself the result of a backward
 # pass. To train we need $\partial P / \partial \theta$ for the weights $\theta$, i.e. we must
@@ -40,8 +41,8 @@
 # second `loss.backward()` walks back through both the forward and the first backward pass.
 # For a ReLU network this is well defined even though ReLU'' = 0 almost everywhere: with the
 # ReLU and max-pool switches held fixed, $G$ is a sum over paths of products of weights, a
-# polynomial in $\theta$, so $P$ has a perfectly good gradient with respect to $\theta$ (but
-# none worth having with respect to $x$).
+# polynomial in $\theta$, so $P$ has a perfectly good gradient with respect to $\theta$. (With
+# respect to $x$ it is zero almost everywhere: for fixed weights $G$ is piecewise constant in $x$.)
 #
 # We compare four shipped networks of the same architecture: `mnist_cnn` (plain),
 # `mnist_cnn_noise` (input noise, lesson 09), `mnist_cnn_gradpen` ($P_{\text{grad}}$,
@@ -74,7 +75,7 @@ sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minis
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, evaluate, grad, models, nn, penalties, viz  # noqa: E402
+from minisg import Tensor, data, evaluate, grad, metrics, models, nn, penalties, viz  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
 
@@ -88,11 +89,11 @@ OUT = Path(args.out)
 OUT.mkdir(parents=True, exist_ok=True)
 STARTED = time.perf_counter()
 
-DIGITS = args.digits or (2 if QUICK else 50)    # test digits for the table: those of `minisg evaluate`
+DIGITS = args.digits or (2 if QUICK else 50)    # the first of `minisg evaluate`'s digits (it takes 100)
 SHOWN = min(DIGITS, 6)                          # of which the first SHOWN go into the figure
 # evaluate's settings: SmoothGrad n = 50 at noise level 0.15 (the paper's), deletion in 50 steps
 SETTINGS = dataclasses.replace(evaluate.QUICK if QUICK else evaluate.FULL, digits=DIGITS)
-TIMED_STEPS = 1 if QUICK else 8                 # training steps timed per configuration
+TIMED_STEPS = 1 if QUICK else 12                # training steps timed per configuration
 MODEL_NAMES = ["mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen"]
 SHORT = {"mnist_cnn": "plain", "mnist_cnn_noise": "input noise", "mnist_cnn_gradpen": "grad penalty",
          "mnist_cnn_smoothpen": "smooth penalty"}
@@ -175,14 +176,17 @@ print(f"G held constant   vs finite differences: max |difference| = "
       f"{np.abs(first_order - finite_differences).max():.2e}  (the penalty's share of the gradient is lost)")
 
 # %% [markdown]
-# The first difference is at the level of finite-difference rounding (about $10^{-9}$ for
-# $h = 10^{-6}$ in float64); the second is of the size of the gradient itself.
+# The first difference is at the level of finite-difference rounding (about $10^{-10}$ with
+# $h = 10^{-6}$ in float64); the second is of the size of the gradient itself. The library's
+# own tests run the same check on every weight tensor (`tests/test_penalties.py`).
 #
 # ## 2. What a training step costs
 #
-# With a penalty, one training step is a forward pass, a backward pass that builds a graph, a
-# penalty on its result, and a backward pass through all of it — roughly two to three passes'
-# worth of work where plain training has two. We time a few steps of Adam at the paper's batch
+# Plain training is a forward and a backward pass. With a penalty, one step is a forward pass,
+# a first backward pass (to the input) that records its own graph, the penalty on its result,
+# and a second backward pass through both — and the second pass has to go back through the
+# operations of the first, so it costs about as much as the first two together. Expect
+# roughly two to three times the work of a plain step. We time a few steps of Adam at the paper's batch
 # size of 50 on this CPU, for plain training and with each penalty (the same batches, the
 # configurations interleaved so that a busy machine slows all three alike), and compare with
 # the GPU numbers the shipped checkpoints recorded when they were trained.
@@ -233,8 +237,12 @@ for name in ("mnist_cnn_gradpen", "mnist_cnn_smoothpen"):
 # %% [markdown]
 # On the GPU the penalty cost only about 1.36x per step: at batch 50 the small kernels of this
 # network do not fill the GPU, and each step's time is dominated by launching kernels rather
-# than by arithmetic, so extra work is cheap. The CPU has no such slack and pays closer to the
-# full price of the extra passes — compare the ratios printed above.
+# than by arithmetic, so extra work is nearly free. The CPU has no such slack and pays the
+# full price of the extra passes: in our runs on two shared cores, 2.6x to 3.7x per step
+# (the spread between the two penalties is the busy machine, not the penalties: both do the
+# same passes).
+# That is the price of the idea. It is paid once, at training time; SmoothGrad's price
+# (n = 50 gradients instead of one) is paid again for every map.
 
 # %% [markdown]
 # ## 3. The four networks
@@ -322,8 +330,9 @@ print(f"wrote {OUT / '13_maps.png'}")
 # %% [markdown]
 # ## 5. The numbers: localisation, visual noise, faithfulness
 #
-# The same scores as lesson 12, from `evaluate.digit_scores`, on the first DIGITS test digits
-# (classes 0–9 in turn), mean ± standard error over digits:
+# The same scores as lesson 12, from `evaluate.digit_scores`, on the first 50 test digits
+# taking classes 0–9 in turn (`--digits 100` gives the digits of `minisg evaluate`, in about
+# twice the time), mean ± standard error over digits:
 #
 # - **localisation** against the digit's ink (pixels > 0.1): *pointing* — is the map's maximum
 #   within 2 px of the ink; *mass* — share of the map's positive part on the ink (*mass abs*:
@@ -345,8 +354,24 @@ for name, network in shipped.items():
     for method in MAP_METHODS:
         scores, curves[(name, method)] = evaluate.digit_scores(network, digits, maps[(name, method)], SETTINGS)
         rows[f"{name} × {method}"] = evaluate.summarise(scores)
-print(f"\n{DIGITS} test digits, true class; ↑ higher is better, ↓ lower is better\n")
+ink_share = float(digits.masks.mean())
+print(f"\n{DIGITS} test digits, true class; ↑ higher is better, ↓ lower is better; chance level of "
+      f"mass and rank acc = the ink's share of the image, {ink_share:.3f}\n")
 print(evaluate.table_markdown(rows, evaluate.DIGIT_COLUMNS))
+
+# %% [markdown]
+# A control for the deletion column: let every network delete pixels in the *same* order, that
+# of the plain network's SmoothGrad map. Differences between networks in this row come from the
+# networks alone, not from their maps.
+
+# %%
+common_order = {}
+for name, network in shipped.items():
+    fractions, values = metrics.deletion_curve(network, digits.images, maps[("mnist_cnn", "smoothgrad")],
+                                               digits.labels, steps=SETTINGS.curve_steps, baseline=0.0)
+    common_order[name] = metrics.mean_and_stderr(metrics.area_under_curve(fractions, values))
+print("deletion AUC, every network in the plain network's SmoothGrad order: "
+      + ", ".join(f"{SHORT[name]} {mean:.3f} ± {stderr:.3f}" for name, (mean, stderr) in common_order.items()))
 
 # %% [markdown]
 # The same numbers as bars, with the mean deletion curves:
@@ -367,7 +392,13 @@ for axis, (metric, label) in zip(axes, panels):
     axis.set_xticklabels([SHORT[name] for name in MODEL_NAMES], fontsize=8)
     axis.set_title(label, fontsize=10)
     axis.grid(axis="y", alpha=0.3)
+axes[0].axhline(ink_share, color="gray", linestyle=":", label="chance (ink share)")
 axes[0].legend(fontsize=8)
+axes[4].plot(positions, [common_order[name][0] for name in MODEL_NAMES], "kx", markersize=9,
+             label="all in plain SmoothGrad's order")
+axes[4].set_ylim(0, 1.5 * max(max(v[0] for v in common_order.values()),
+                                max(row["deletion"][0] for row in rows.values())))
+axes[4].legend(fontsize=7, loc="upper left")
 axis = axes[-1]
 for i, name in enumerate(MODEL_NAMES):
     for method, style in zip(MAP_METHODS, ("--", "-")):
@@ -375,7 +406,8 @@ for i, name in enumerate(MODEL_NAMES):
         axis.plot(fractions, mean, style, color=f"C{i + 2}", label=f"{SHORT[name]}, {MAP_METHODS[method]}")
 axis.set_xlabel("fraction of pixels blacked out (most relevant first)", fontsize=8)
 axis.set_ylabel("p(true class), mean", fontsize=8)
-axis.set_title("deletion curves", fontsize=10)
+axis.set_xlim(0, 0.5)
+axis.set_title("deletion curves (first half)", fontsize=10)
 axis.legend(fontsize=6)
 axis.grid(alpha=0.3)
 figure.suptitle(f"Four networks x two methods on {DIGITS} test digits (mean ± standard error)", fontsize=11)
@@ -385,7 +417,53 @@ save(figure, "13_metrics.png")
 # %% [markdown]
 # ## 6. What we see (numbers from a full run; yours are printed above)
 #
-# WHAT_WE_SEE
+# **The penalties did what they were trained to do.** On the test digits the gradient
+# penalty made $P_{\text{grad}}$ about 45 times smaller than the plain network's, the
+# smoothness penalty made $P_{\text{smooth}}$ about 60 times smaller, and both lowered the
+# scale-free roughness $P_{\text{smooth}}/P_{\text{grad}}$: 2.2 for the plain network, 2.0
+# with input noise, 1.2 with the gradient penalty, 0.7 with the smoothness penalty. The
+# smoothness penalty shrank the gradient as a whole too ($P_{\text{grad}}$ 6 instead of 126):
+# the cheapest way to make neighbouring derivatives agree is to make them all small.
+#
+# **Do the maps sharpen? Yes, measurably — with a caveat about what "sharp" looks like.**
+#
+# - One plain gradient of a penalised network is about as good as 50-sample SmoothGrad on the
+#   plain network. Mass on the ink goes from 0.31 (plain) to 0.42 (gradient penalty) and 0.45
+#   (smoothness penalty), against 0.44 for the plain network's SmoothGrad (chance: 0.17);
+#   rank accuracy from 0.34 to 0.44 / 0.49 (plain SmoothGrad 0.48). The visual noise falls as
+#   far or further: total variation 0.195 → 0.130 / 0.113 (plain SmoothGrad 0.133),
+#   high-frequency energy 0.58 → 0.34 / 0.20 (plain SmoothGrad 0.33). In the figure the
+#   gradient-penalty network's gradient traces the strokes with far less speckle.
+# - SmoothGrad still helps on top, by less: the best mass on the ink is the gradient-penalty
+#   network with SmoothGrad (0.52), the best rank accuracy, total variation and HF energy
+#   belong to the smoothness-penalty network with SmoothGrad (0.54, 0.096, 0.14). SmoothGrad
+#   raises mass by 0.13 on the plain network but by 0.09 and 0.06 on the penalised ones — the
+#   training did part of its work.
+# - "Smooth" is not the same as "sharp". The smoothness penalty's maps are made of soft blobs
+#   about a stroke wide; many sit on the strokes, but some sit beside them or in the
+#   background (look at the 0 and the 2), and the closed top of the 4 lights up as a filled
+#   triangle: regions rather than strokes. It is a low-pass filter learned into the network,
+#   and it has the typical look of one. Even the best maps put only about half their
+#   positive relevance on the ink.
+# - The pointing game (is the single largest value on the ink?) rises from 0.76 for the plain
+#   gradient to about 0.9 for everything else; with 50 digits its standard errors (±0.03–0.06)
+#   are too large to rank the other seven rows.
+# - Faithfulness is mixed, and the control row is needed to read it. The smoothness penalty's
+#   plain gradient deletes well (0.12, against 0.17 for the plain network's gradient and
+#   0.10–0.11 for SmoothGrad on the plain and noise-trained networks); the gradient-penalty
+#   network's areas are higher (0.17 gradient, 0.15 SmoothGrad). But when every network deletes pixels in the same order (the plain network's
+#   SmoothGrad map), the penalised networks score 0.19 and 0.16 against the plain one's 0.10:
+#   they are simply harder to talk out of their answer by blacking out pixels — unsurprising
+#   for networks trained to have small input gradients. With their own maps they do better
+#   than with the borrowed order (0.15 < 0.19, 0.11 < 0.16), so their maps do point at what
+#   *they* use. Across networks, deletion and insertion areas compare networks as much as maps.
+#
+# **What it costs.** Accuracy dropped a little (98.86% and 99.05% against 99.20%, though on
+# 11,000 steps against 20,000), and each training step cost about 3x on this CPU (1.36x on
+# the GPU). The penalty has to be chosen before training and changes the network being
+# explained — SmoothGrad explains the network you already have. And this is one seed, one
+# weight per penalty and 50 digits: a small experiment, enough to say that the paper's
+# suggestion works on MNIST, not how far it carries to larger images and networks.
 #
 # ## Exercises
 #
@@ -393,10 +471,10 @@ save(figure, "13_metrics.png")
 #    the four networks' gradient maps on one *common* scale (the plain network's 99th
 #    percentile). What does the gradient-penalty network's map look like now, and what does
 #    that say about what the penalty changed?
-# 2. $P_{\text{grad}}$ and $P_{\text{smooth}}$ use the true class's map $G$. The maps we
-#    explain with are the same maps — but we never penalised the maps of the *other* classes.
-#    Compute the roughness $P_{\text{smooth}}/P_{\text{grad}}$ for the second most likely class
-#    on each network. Did the penalty carry over?
+# 2. The penalties were computed on the true class's map $G$, and so were all the maps of
+#    this lesson. Nothing penalised the maps of the *other* classes. Compute the roughness
+#    $P_{\text{smooth}}/P_{\text{grad}}$ of the map of the second most likely class on each
+#    network. Did the smoothing carry over?
 # 3. Section 1 cut the graph of $G$ with `.detach()`. Name two other ways a training loop can
 #    cut it by accident (think of how $G$ is computed). What would such a loop then minimise,
 #    and how would you notice from the logged loss terms?
@@ -408,8 +486,8 @@ save(figure, "13_metrics.png")
 #    compare its roughness with a plain network trained the same way. How large must
 #    $\lambda$ be before the accuracy drops noticeably?
 #
-# The finite-difference check of section 1 is graded with gradcheck in lesson 01's exercises:
-# `minisg check 01`.
+# Central finite differences, the tool of section 1, are graded in lesson 01's exercises
+# (exercise 01.3, `minisg check 01`).
 
 # %%
 print(f"lesson 13 finished in {time.perf_counter() - STARTED:.1f} s "
