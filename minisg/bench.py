@@ -101,6 +101,7 @@ def minisg_workloads(model, inputs, device):
 
 def threads_in_use():
     """Threads Numba uses (NUMBA_NUM_THREADS, default: all cores)."""
+    from .kernels import cpu  # noqa: F401  first: it sets the OpenMP wait policy before Numba's threads start
     import numba
     return numba.get_num_threads()
 
