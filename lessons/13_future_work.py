@@ -81,7 +81,7 @@ from minisg.optim import Adam  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 13: training with input-gradient penalties")
 parser.add_argument("--quick", action="store_true", help="two digits, small n, few steps (seconds)")
-parser.add_argument("--digits", type=int, default=None, help="test digits in the table (default 50, quick 2)")
+parser.add_argument("--digits", type=int, default=None, help="test digits in the table (default 100, quick 2)")
 parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
 args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
 QUICK = args.quick
@@ -89,7 +89,7 @@ OUT = Path(args.out)
 OUT.mkdir(parents=True, exist_ok=True)
 STARTED = time.perf_counter()
 
-DIGITS = args.digits or (2 if QUICK else 50)    # the first of `minisg evaluate`'s digits (it takes 100)
+DIGITS = args.digits or (2 if QUICK else 100)   # the digits of `minisg evaluate` (classes 0-9 in turn)
 SHOWN = min(DIGITS, 6)                          # of which the first SHOWN go into the figure
 # evaluate's settings: SmoothGrad n = 50 at noise level 0.15 (the paper's), deletion in 50 steps
 SETTINGS = dataclasses.replace(evaluate.QUICK if QUICK else evaluate.FULL, digits=DIGITS)
@@ -185,17 +185,18 @@ print(f"G held constant   vs finite differences: max |difference| = "
 # Plain training is a forward and a backward pass. With a penalty, one step is a forward pass,
 # a first backward pass (to the input) that records its own graph, the penalty on its result,
 # and a second backward pass through both — and the second pass has to go back through the
-# operations of the first, so it costs about as much as the first two together. Expect
-# roughly two to three times the work of a plain step. We time a few steps of Adam at the paper's batch
-# size of 50 on this CPU, for plain training and with each penalty (the same batches, the
-# configurations interleaved so that a busy machine slows all three alike), and compare with
-# the GPU numbers the shipped checkpoints recorded when they were trained.
+# operations of the first. Counting passes, expect about twice the work of a plain step (a
+# little less, as the Adam update costs the same either way). We time a few steps of Adam at
+# the paper's batch size of 50 on this CPU, for plain training and with each penalty (the
+# same batches, the configurations interleaved so that a busy machine slows all three alike),
+# and compare with the GPU numbers the shipped checkpoints recorded when they were trained.
 
 # %%
 train_images, train_labels = data.load_mnist("train")
 batch_rng = np.random.default_rng(13)
 timed_batches = [batch_rng.choice(len(train_images), 50, replace=False) for _ in range(TIMED_STEPS + 1)]
-configurations = {"plain": (0.0, 0.0), "gradient penalty 0.01": (0.01, 0.0), "smoothness penalty 0.003": (0.0, 0.003)}
+configurations = {"plain": (0.0, 0.0), "gradient penalty 0.01": (0.01, 0.0),
+                  "smoothness penalty 0.003": (0.0, 0.003)}
 trainers = {}
 for name in configurations:
     network = models.mnist_cnn(seed=0).train()
@@ -237,10 +238,10 @@ for name in ("mnist_cnn_gradpen", "mnist_cnn_smoothpen"):
 # %% [markdown]
 # On the GPU the penalty cost only about 1.36x per step: at batch 50 the small kernels of this
 # network do not fill the GPU, and each step's time is dominated by launching kernels rather
-# than by arithmetic, so extra work is nearly free. The CPU has no such slack and pays the
-# full price of the extra passes: in our runs on two shared cores, 2.6x to 3.7x per step
-# (the spread between the two penalties is the busy machine, not the penalties: both do the
-# same passes).
+# than by arithmetic, so extra work is nearly free. The CPU has no such slack and pays for the
+# extra arithmetic: on two cores we measured 1.6x to 1.8x per step in repeated runs, as the
+# count of passes predicts. (With a second numerical job competing for the same two cores we
+# saw 2.6x to 3.7x: timings on a busy machine measure the machine.)
 # That is the price of the idea. It is paid once, at training time; SmoothGrad's price
 # (n = 50 gradients instead of one) is paid again for every map.
 
@@ -304,7 +305,8 @@ for name, network in shipped.items():
     print(f"{name:<22}{meta['progress']['step']:>12,}{100 * meta['test_accuracy']:>9.2f}%"
           f"{p_grad:>16.2f}{p_smooth:>16.2f}{p_smooth / p_grad:>11.2f}")
 plain_grad, plain_smooth = penalty_values["mnist_cnn"]
-print(f"relative to the plain network: grad penalty shrinks P_grad {plain_grad / penalty_values['mnist_cnn_gradpen'][0]:.1f}x, "
+print(f"relative to the plain network: grad penalty shrinks P_grad "
+      f"{plain_grad / penalty_values['mnist_cnn_gradpen'][0]:.1f}x, "
       f"smooth penalty shrinks P_smooth {plain_smooth / penalty_values['mnist_cnn_smoothpen'][1]:.1f}x")
 print(f"maps: SmoothGrad n = {SETTINGS.smoothgrad_n}, noise level {SETTINGS.smoothgrad_noise}; "
       f"{sum(seconds_per_model.values()):.0f} s for {len(maps)} sets of {DIGITS} maps")
@@ -330,9 +332,9 @@ print(f"wrote {OUT / '13_maps.png'}")
 # %% [markdown]
 # ## 5. The numbers: localisation, visual noise, faithfulness
 #
-# The same scores as lesson 12, from `evaluate.digit_scores`, on the first 50 test digits
-# taking classes 0–9 in turn (`--digits 100` gives the digits of `minisg evaluate`, in about
-# twice the time), mean ± standard error over digits:
+# The same scores as lesson 12, from `evaluate.digit_scores`, on the 100 test digits of
+# `minisg evaluate` (the first ten of each class, classes taken in turn), mean ± standard
+# error over digits:
 #
 # - **localisation** against the digit's ink (pixels > 0.1): *pointing* — is the map's maximum
 #   within 2 px of the ink; *mass* — share of the map's positive part on the ink (*mass abs*:
@@ -421,48 +423,51 @@ save(figure, "13_metrics.png")
 # penalty made $P_{\text{grad}}$ about 45 times smaller than the plain network's, the
 # smoothness penalty made $P_{\text{smooth}}$ about 60 times smaller, and both lowered the
 # scale-free roughness $P_{\text{smooth}}/P_{\text{grad}}$: 2.2 for the plain network, 2.0
-# with input noise, 1.2 with the gradient penalty, 0.7 with the smoothness penalty. The
-# smoothness penalty shrank the gradient as a whole too ($P_{\text{grad}}$ 6 instead of 126):
+# with input noise, 1.25 with the gradient penalty, 0.7 with the smoothness penalty. The
+# smoothness penalty shrank the gradient as a whole too ($P_{\text{grad}}$ 6.5 instead of 127):
 # the cheapest way to make neighbouring derivatives agree is to make them all small.
 #
 # **Do the maps sharpen? Yes, measurably — with a caveat about what "sharp" looks like.**
 #
 # - One plain gradient of a penalised network is about as good as 50-sample SmoothGrad on the
-#   plain network. Mass on the ink goes from 0.31 (plain) to 0.42 (gradient penalty) and 0.45
-#   (smoothness penalty), against 0.44 for the plain network's SmoothGrad (chance: 0.17);
-#   rank accuracy from 0.34 to 0.44 / 0.49 (plain SmoothGrad 0.48). The visual noise falls as
-#   far or further: total variation 0.195 → 0.130 / 0.113 (plain SmoothGrad 0.133),
+#   plain network. Mass on the ink goes from 0.30 (plain) to 0.42 (gradient penalty) and 0.44
+#   (smoothness penalty), against 0.43 for the plain network's SmoothGrad (chance: 0.17);
+#   rank accuracy from 0.34 to 0.44 / 0.48 (plain SmoothGrad 0.47). The visual noise falls as
+#   far or further: total variation 0.194 → 0.131 / 0.114 (plain SmoothGrad 0.132),
 #   high-frequency energy 0.58 → 0.34 / 0.20 (plain SmoothGrad 0.33). In the figure the
 #   gradient-penalty network's gradient traces the strokes with far less speckle.
-# - SmoothGrad still helps on top, by less: the best mass on the ink is the gradient-penalty
-#   network with SmoothGrad (0.52), the best rank accuracy, total variation and HF energy
-#   belong to the smoothness-penalty network with SmoothGrad (0.54, 0.096, 0.14). SmoothGrad
-#   raises mass by 0.13 on the plain network but by 0.09 and 0.06 on the penalised ones — the
-#   training did part of its work.
+# - SmoothGrad still helps on top, by less: the most mass on the ink goes with SmoothGrad on
+#   the penalised networks (0.51 and 0.50), and the best rank accuracy, total variation and
+#   HF energy belong to the smoothness-penalty network with SmoothGrad (0.53, 0.097, 0.14).
+#   SmoothGrad raises mass by 0.13 on the plain network but by 0.09 and 0.06 on the
+#   penalised ones — the training did part of its work.
 # - "Smooth" is not the same as "sharp". The smoothness penalty's maps are made of soft blobs
 #   about a stroke wide; many sit on the strokes, but some sit beside them or in the
 #   background (look at the 0 and the 2), and the closed top of the 4 lights up as a filled
 #   triangle: regions rather than strokes. It is a low-pass filter learned into the network,
 #   and it has the typical look of one. Even the best maps put only about half their
 #   positive relevance on the ink.
-# - The pointing game (is the single largest value on the ink?) rises from 0.76 for the plain
-#   gradient to about 0.9 for everything else; with 50 digits its standard errors (±0.03–0.06)
-#   are too large to rank the other seven rows.
+# - The pointing game (is the single largest value on the ink?) rises from 0.75 for the plain
+#   gradient to 0.89–0.96 for everything else; with standard errors of ±0.02–0.03 the other
+#   seven rows are within about two standard errors of each other.
 # - Faithfulness is mixed, and the control row is needed to read it. The smoothness penalty's
-#   plain gradient deletes well (0.12, against 0.17 for the plain network's gradient and
+#   plain gradient deletes well (area 0.12, against 0.18 for the plain network's gradient and
 #   0.10–0.11 for SmoothGrad on the plain and noise-trained networks); the gradient-penalty
-#   network's areas are higher (0.17 gradient, 0.15 SmoothGrad). But when every network deletes pixels in the same order (the plain network's
-#   SmoothGrad map), the penalised networks score 0.19 and 0.16 against the plain one's 0.10:
-#   they are simply harder to talk out of their answer by blacking out pixels — unsurprising
-#   for networks trained to have small input gradients. With their own maps they do better
-#   than with the borrowed order (0.15 < 0.19, 0.11 < 0.16), so their maps do point at what
-#   *they* use. Across networks, deletion and insertion areas compare networks as much as maps.
+#   network's gradient is no better than the plain one's (0.18), its SmoothGrad worse than the
+#   plain network's (0.15 against 0.10), and both penalised networks have lower (worse)
+#   insertion areas. But when every network deletes pixels in the same order (the
+#   plain network's SmoothGrad map), the penalised networks score 0.20 and 0.17 against the
+#   plain one's 0.10: they are simply harder to talk out of their answer by blacking out
+#   pixels — unsurprising for networks trained to have small input gradients. With their own
+#   maps they do better than with the borrowed order (0.15 < 0.20, 0.11 < 0.17), so their maps
+#   do point at what *they* use. Across networks, deletion and insertion areas compare
+#   networks as much as maps.
 #
 # **What it costs.** Accuracy dropped a little (98.86% and 99.05% against 99.20%, though on
-# 11,000 steps against 20,000), and each training step cost about 3x on this CPU (1.36x on
+# 11,000 steps against 20,000), and each training step cost about 1.7x on this CPU (1.36x on
 # the GPU). The penalty has to be chosen before training and changes the network being
 # explained — SmoothGrad explains the network you already have. And this is one seed, one
-# weight per penalty and 50 digits: a small experiment, enough to say that the paper's
+# weight per penalty and 100 digits: a small experiment, enough to say that the paper's
 # suggestion works on MNIST, not how far it carries to larger images and networks.
 #
 # ## Exercises
