@@ -117,6 +117,32 @@ def test_noise_is_scaled_by_the_image_range_and_batched(images):
     np.testing.assert_allclose((recorder.calls[0][0].reshape(3, 300, 1, 8, 8) - images[:, None]).std(), 0.1, rtol=0.03)
 
 
+def counted_forward(model):
+    """Record the batch size of every forward pass the model runs."""
+    sizes, forward = [], model.forward
+
+    def counting(x):
+        sizes.append(x.shape[0])
+        return forward(x)
+    model.forward = counting
+    return sizes
+
+
+@pytest.mark.parametrize("method", ["vanilla", "integrated_gradients"])
+def test_a_given_target_costs_no_extra_forward_pass(images, method):
+    model = tiny_cnn()
+    sizes = counted_forward(model)
+    M.smoothgrad(model, images, 1, method=method, n=4, seed=0, batch_size=5, **(
+        {"steps": 3} if method == "integrated_gradients" else {}))
+    samples = 3 * 4 * (3 if method == "integrated_gradients" else 1)
+    assert sizes == [5] * (samples // 5) + ([samples % 5] if samples % 5 else [])
+    sizes.clear()
+    M.smoothgrad(model, images, None, n=4, seed=0, batch_size=5)   # the clean prediction: one pass more
+    assert sizes == [3, 5, 5, 2]
+    with pytest.raises(ValueError, match=r"target: expected class indices in \[0, 3\), got 3"):
+        M.smoothgrad(model, images, 3, n=4, seed=0)
+
+
 def test_seeds_make_results_reproducible_in_either_dtype(images):
     images = images.astype(np.float32).astype(np.float64)     # the same x for both dtypes
     model = tiny_cnn()

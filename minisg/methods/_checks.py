@@ -72,8 +72,10 @@ def check_input(model, x, dtype):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def check_target(target, count, num_classes):
-    """target as an (N,) int array in [0, num_classes); an int applies to every image."""
+def check_target(target, count, num_classes=None):
+    """target as an (N,) int array in [0, num_classes); an int applies to every image.
+    With num_classes None the range is left to check_target_range, called once the logits
+    are there (no extra forward pass just to count the classes)."""
     array = np.asarray(backend.to_numpy(target.data) if isinstance(target, Tensor) else target)
     if array.dtype.kind not in "iu":
         raise TypeError(f"target: expected an int or an array of {count} ints, got {target!r}")
@@ -81,10 +83,17 @@ def check_target(target, count, num_classes):
         array = np.full(count, int(array))
     if array.shape != (count,):
         raise ValueError(f"target: expected an int or shape ({count},) for {count} images, got shape {array.shape}")
-    outside = (array < 0) | (array >= num_classes)
-    if outside.any():
-        raise ValueError(f"target: expected class indices in [0, {num_classes}), got {array[outside][0]}")
+    if num_classes is not None:
+        check_target_range(array, num_classes)
     return array.astype(np.int64)
+
+
+def check_target_range(target, num_classes):
+    """target's class indices in [0, num_classes), num_classes being the logits' second axis."""
+    outside = (target < 0) | (target >= num_classes)
+    if outside.any():
+        raise ValueError(f"target: expected class indices in [0, {num_classes}), got {target[outside][0]}")
+    return target
 
 
 def check_layer(model, layer):

@@ -15,7 +15,7 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor, grad, no_grad
-from ._checks import check_count, check_input, check_layer, check_target
+from ._checks import check_count, check_input, check_layer, check_target, check_target_range
 
 DEFAULT_BATCH_SIZE = 256  # images per forward pass when batch_size=None
 
@@ -65,6 +65,7 @@ def chunks(count, batch_size):
 
 def picked_scores(logits, target):
     """The logit of each image's target class: S[n] = logits[n, target[n]]."""
+    check_target_range(target, logits.shape[1])
     return F.getitem(logits, (np.arange(len(target)), target))
 
 
@@ -78,12 +79,13 @@ def logits_of(model, x, batch_size=None):
 
 
 def prepare(model, x, target, batch_size=None):
-    """(x as a checked array in the model's dtype, target as an (N,) int array)."""
+    """(x as a checked array in the model's dtype, target as an (N,) int array).
+
+    A given target's upper bound is checked later, against the logits (picked_scores)."""
     x = check_input(model, x, model_dtype(model))
     if target is None:                    # the clean prediction, fixed for all later samples
         return x, logits_of(model, x, batch_size).argmax(axis=1)
-    num_classes = logits_of(model, x[:1]).shape[1]
-    return x, check_target(target, len(x), num_classes)
+    return x, check_target(target, len(x))
 
 
 def input_gradients(model, x, target, batch_size=None, rule="gradient"):

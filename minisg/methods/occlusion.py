@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_count
+from ._checks import check_count, check_target_range
 from ._common import evaluation_mode, logits_of, prepare
 
 
@@ -39,7 +39,8 @@ def occlusion(model, x, target=None, patch=4, stride=2, baseline=0.0, batch_size
         for p, (r, c) in enumerate(corners):
             hidden[:, p, :, r:r + patch, c:c + patch] = baseline
         rows = np.arange(count)
-        clean = logits_of(model, x, batch_size)[rows, target]
+        clean_logits = logits_of(model, x, batch_size)
+        clean = clean_logits[rows, check_target_range(target, clean_logits.shape[1])]
         occluded = logits_of(model, hidden.reshape((-1,) + x.shape[1:]), batch_size)
         occluded = occluded.reshape(count, len(corners), -1)                 # (N, P, classes)
         drop = clean[:, None] - np.take_along_axis(occluded, target[:, None, None], axis=2)[..., 0]
