@@ -5,6 +5,7 @@ Broadcasting follows NumPy; a gradient is summed back to the shape of its input 
 conv2d and max_pool2d live in conv.py and are re-exported here.
 """
 import contextlib
+import threading
 
 import numpy as np
 
@@ -99,7 +100,9 @@ class Add(Function):
 
     def backward(self, g):
         a, b = self.inputs
-        return sum_to(g, a.shape), sum_to(g, b.shape)
+        ga = sum_to(g, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class Sub(Function):
@@ -108,7 +111,9 @@ class Sub(Function):
 
     def backward(self, g):
         a, b = self.inputs
-        return sum_to(g, a.shape), sum_to(-g, b.shape)
+        ga = sum_to(g, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-g, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class Mul(Function):
@@ -254,7 +259,11 @@ def softplus(x):
 # ---------------------------------------------------------------------------------------
 
 RELU_RULES = ("gradient", "guided", "deconv")
-_relu_rule = ["gradient"]
+_relu_rule = threading.local()  # per thread: methods run batches in worker threads
+
+
+def _current_relu_rule():
+    return getattr(_relu_rule, "rule", "gradient")
 
 
 @contextlib.contextmanager
@@ -270,12 +279,12 @@ def relu_rule(rule):
     """
     if rule not in RELU_RULES:
         raise ValueError(f"relu_rule: rule must be one of {RELU_RULES}, got {rule!r}")
-    previous = _relu_rule[0]
-    _relu_rule[0] = rule
+    previous = _current_relu_rule()
+    _relu_rule.rule = rule
     try:
         yield
     finally:
-        _relu_rule[0] = previous
+        _relu_rule.rule = previous
 
 
 class ReLU(Function):
@@ -296,7 +305,7 @@ class ReLU(Function):
 
 
 def relu(x, rule=None):
-    return ReLU(rule or _relu_rule[0])(_float_tensor("relu", x))
+    return ReLU(rule or _current_relu_rule())(_float_tensor("relu", x))
 
 
 # ---------------------------------------------------------------------------------------

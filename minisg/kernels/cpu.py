@@ -26,8 +26,9 @@ import os
 # the BLAS threads that run right after them on a small machine (measured: 8 ms lost per
 # chunk on 2 cores). Read when Numba first starts its threads; a user's own setting wins.
 # Caveat: the process has one OpenMP runtime, so PyTorch in the same process gets it too.
-_SET_OMP_WAIT_POLICY = "OMP_WAIT_POLICY" not in os.environ
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_SET_OMP_WAIT_POLICY = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+if _SET_OMP_WAIT_POLICY:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
@@ -663,7 +664,7 @@ def adam_update(param, grad, m, v, step_size, beta1, beta2, eps):
                  v.reshape(-1), cast(step_size), cast(beta1), cast(beta2), cast(eps))
 
 
-_jit = njit(parallel=True, cache=True, fastmath=False)
+_jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 _pad_nchw = _jit(_pad_nchw_py)
 _pad_nhwc = _jit(_pad_nhwc_py)
 _crop_nhwc = _jit(_crop_nhwc_py)

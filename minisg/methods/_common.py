@@ -12,7 +12,7 @@ import contextlib
 
 import numpy as np
 
-from .. import backend
+from .. import backend, parallel
 from .. import functional as F
 from ..autograd import Tensor, grad, no_grad
 from ._checks import check_count, check_input, check_layer, check_target, check_target_range
@@ -72,9 +72,14 @@ def picked_scores(logits, target):
 def logits_of(model, x, batch_size=None):
     """Logits of x (NumPy in, NumPy out), batch by batch, without recording a graph."""
     xp, parts = model_xp(model), []
-    with no_grad():
-        for start, stop in chunks(len(x), batch_size):
-            parts.append(backend.to_numpy(model(Tensor(xp.asarray(x[start:stop]))).data))
+
+    def logits_of_slice(start, stop):
+        with no_grad():
+            return backend.to_numpy(model(Tensor(xp.asarray(x[start:stop]))).data)
+
+    for start, stop in chunks(len(x), batch_size):
+        parts += parallel.map_slices(lambda a, b: logits_of_slice(start + a, start + b), stop - start,
+                                     on_cpu=xp is np)
     return np.concatenate(parts)
 
 
@@ -92,16 +97,21 @@ def input_gradients(model, x, target, batch_size=None, rule="gradient"):
     """M[n] = dS_{target[n]}/dx at x[n], batch_size images per forward/backward pass.
 
     `rule` is the ReLU backward rule ("gradient", "guided" or "deconv"); it is captured when
-    the ReLUs run forward, so the forward pass runs inside the scope.
+    the ReLUs run forward, so the forward pass runs inside the scope. On the CPU each batch
+    is cut into slices that run on all cores at once (minisg.parallel).
     """
     xp, out = model_xp(model), np.empty_like(x)
-    for start, stop in chunks(len(x), batch_size):
+
+    def gradients_of_slice(start, stop):
         images = Tensor(xp.asarray(x[start:stop]), requires_grad=True)
         with F.relu_rule(rule):
             logits = model(images)
         score = picked_scores(logits, target[start:stop]).sum()
         (gradient,) = grad(score, images, allow_unused=True)
         out[start:stop] = backend.to_numpy(gradient.data)
+
+    for start, stop in chunks(len(x), batch_size):
+        parallel.map_slices(lambda a, b: gradients_of_slice(start + a, start + b), stop - start, on_cpu=xp is np)
     return out
 
 

@@ -1,0 +1,86 @@
+"""Batch parallelism (minisg.parallel): slices, threads, and results equal to one thread's."""
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from minisg import methods as M, nn, parallel
+
+
+def tiny_cnn(seed=0):
+    common = dict(rng=np.random.default_rng(seed), dtype=np.float64)
+    return nn.Sequential(
+        ("conv1", nn.Conv2d(1, 3, 3, padding=1, **common)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(3, 4, 3, padding=1, **common)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 6, **common)), ("relu3", nn.ReLU()),
+        ("fc2", nn.Linear(6, 3, **common)))
+
+
+@pytest.fixture
+def two_threads():
+    before = parallel.get_threads()
+    parallel.set_threads(2)
+    yield
+    parallel.set_threads(before)
+
+
+@pytest.mark.parametrize("count, parts", [(10, 2), (7, 3), (50, 2), (3, 5), (1, 1)])
+def test_slices_cover_the_range_in_order(count, parts):
+    pieces = parallel.slices(count, parts)
+    assert [i for start, stop in pieces for i in range(start, stop)] == list(range(count))
+    sizes = [stop - start for start, stop in pieces]
+    assert len(pieces) == min(count, parts) and max(sizes) - min(sizes) <= 1
+
+
+def test_small_batches_and_nested_calls_stay_in_one_thread(two_threads):
+    assert parallel.thread_count_for(parallel.MIN_IMAGES_PER_THREAD * 2 - 1) == 1
+    assert parallel.thread_count_for(parallel.MIN_IMAGES_PER_THREAD * 2) == 2
+    inner = parallel.map_slices(lambda start, stop: parallel.thread_count_for(1000), 40)
+    assert inner == [1, 1]                                     # no pool inside the pool
+    names = parallel.map_slices(lambda start, stop: threading.current_thread().name, 40)
+    assert all(name.startswith("minisg") for name in names) and len(names) == 2
+    assert parallel.map_slices(lambda start, stop: (start, stop), 40, on_cpu=False) == [(0, 40)]
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
+    before = blas_threads()
+    seen = parallel.map_slices(lambda start, stop: blas_threads(), 40)
+    assert all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
+
+    def fails(start, stop):
+        if start == 0:
+            raise KeyError("slice 0 fails")
+        return start
+    with pytest.raises(KeyError, match="slice 0 fails"):
+        parallel.map_slices(fails, 40)
+    assert blas_threads() == before
+
+
+@pytest.mark.parametrize("method", ["vanilla_gradient", "guided_backprop", "deconvnet", "integrated_gradients"])
+def test_maps_from_two_threads_equal_one_threads(method, two_threads):
+    """Per-thread state (the ReLU rule, grad mode) must not leak between slices."""
+    model, x = tiny_cnn(), np.random.default_rng(3).random((40, 1, 8, 8))
+    target = np.arange(40) % 3
+    together, logits_together = getattr(M, method)(model, x, target), M._common.logits_of(model, x)
+    parallel.set_threads(1)
+    alone, logits_alone = getattr(M, method)(model, x, target), M._common.logits_of(model, x)
+    assert np.abs(alone).max() > 0
+    np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(logits_together, logits_alone, rtol=1e-12, atol=1e-15)
+
+
+def test_thread_setting_is_checked(monkeypatch):
+    with pytest.raises(ValueError, match=r"set_threads: expected an int >= 1, got 0"):
+        parallel.set_threads(0)
+    monkeypatch.setattr(parallel, "_threads", None)
+    monkeypatch.setenv("MINISG_THREADS", "two")
+    with pytest.raises(ValueError, match=r"MINISG_THREADS: expected an int >= 1, got 'two'"):
+        parallel.get_threads()
+    monkeypatch.setenv("MINISG_THREADS", "3")
+    assert parallel.get_threads() == 3
