@@ -272,7 +272,8 @@ def test_pool_matches_reference_on_random_shapes(backend, case):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape, kernel, stride", [
-    ((2, 3, 8, 8), (2, 2), (2, 2)),     # the model's pool
+    ((2, 3, 8, 8), (2, 2), (2, 2)),     # the model's pool (an unrolled kernel on the CPU)
+    ((2, 3, 9, 7), (2, 2), (2, 2)),     # the same with odd sizes: the last row/column is left out
     ((2, 2, 9, 7), (3, 3), (2, 2)),     # overlapping windows
     ((1, 2, 8, 10), (2, 2), (3, 3)),    # gaps between windows
     ((2, 1, 7, 9), (3, 2), (1, 2)),     # non-square window, mixed strides
@@ -300,6 +301,14 @@ def test_pool_ties_choose_the_first_maximum(backend, kernel, stride):
     assert argmax[0, 0, 1, 1] == 3 * 6 + 2
     assert argmax[0, 0, 2, 2] == 4 * 6 + 5
     np.testing.assert_array_equal(argmax, reference.max_pool2d_forward(x, (2, 2), (2, 2))[1])
+
+
+@FAST
+@given(seed=st.integers(0, 2**31), shape=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(2, 9),
+                                                   st.integers(2, 9)))
+def test_pool_2x2_matches_reference_with_many_ties(backend, seed, shape):
+    x = np.random.default_rng(seed).integers(-1, 2, shape).astype(np.float32)
+    check_pool(backend, x, (2, 2), (2, 2))
 
 
 @FAST
