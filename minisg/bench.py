@@ -6,7 +6,10 @@ Workloads on the paper's MNIST CNN:
   smoothgrad            SmoothGrad, n = 50 noisy copies of one MNIST digit, in one batch of 50
   integrated_gradients  Integrated Gradients, 50 path points of one digit, in one batch of 50
 PyTorch runs the same workloads on the same weights and inputs in a separate process
-(bench_torch.py) with the same thread count, and the ratio is minisg time / PyTorch time.
+(bench_torch.py) with the same thread count. The two take turns: in each of `rounds` rounds,
+every workload is timed in PyTorch and then in minisg (median of `repeats` runs each). A round's
+ratio is minisg time / PyTorch time; the report gives the median over rounds and the range,
+so that a machine whose speed drifts during the run shows it instead of hiding it.
 Nothing here is a test: speed is only ever measured, never asserted.
 """
 import json
@@ -106,45 +109,91 @@ def threads_in_use():
     return numba.get_num_threads()
 
 
-def torch_timings(model, inputs, threads, device, repeats, warmup):
-    """Run bench_torch.py in a clean process; {} with a note when torch is missing."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "inputs.npz")
+class TorchTimer:
+    """bench_torch.py in a clean process, answering one workload's timing at a time."""
+
+    def __init__(self, model, inputs, threads, device):
+        self._folder = tempfile.TemporaryDirectory()
+        path = os.path.join(self._folder.name, "inputs.npz")
         np.savez(path, **model.state_dict(), **inputs)
         env = dict(os.environ)
         from .kernels import cpu
         if getattr(cpu, "_SET_OMP_WAIT_POLICY", False):
             env.pop("OMP_WAIT_POLICY", None)  # minisg's own setting, not the user's: not for torch
         command = [sys.executable, "-m", "minisg.bench_torch", "--inputs", path, "--threads", str(threads),
-                   "--device", device, "--repeats", str(repeats), "--warmup", str(warmup)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"bench_torch failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+                   "--device", device]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True, env=env)
+        self.header = self._read()
+
+    def _read(self):
+        line = self._process.stdout.readline()
+        if not line:
+            self._process.wait()
+            raise RuntimeError(f"bench_torch failed:\n{self._process.stderr.read()[-2000:]}")
+        return json.loads(line)
+
+    def seconds(self, name, repeats, warmup):
+        self._process.stdin.write(f"{name} {repeats} {warmup}\n")
+        self._process.stdin.flush()
+        return self._read()[name]
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.communicate("quit\n", timeout=60)
+        self._folder.cleanup()
 
 
-def run(device="cpu", vs_torch=False, repeats=10, warmup=3, log=print):
-    """Print and return {workload: {minisg_ms, torch_ms?, time_ratio?}} (ratio: minisg / torch)."""
+def _summary(minisg_s, torch_s):
+    """Median times over rounds, and the median and range of the per-round ratios."""
+    row = {"minisg_ms": 1000 * float(np.median(minisg_s))}
+    if torch_s:
+        ratios = np.asarray(minisg_s) / np.asarray(torch_s)
+        row.update(torch_ms=1000 * float(np.median(torch_s)), time_ratio=float(np.median(ratios)),
+                   ratio_range=(float(ratios.min()), float(ratios.max())))
+    return row
+
+
+def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, log=print):
+    """Print and return {workload: {minisg_ms, torch_ms?, time_ratio?, ratio_range?}} (ratio:
+    minisg / torch, the median of the rounds' ratios; times: medians over rounds)."""
     backend.set_device(device)
     threads = threads_in_use()
     model = models.load("mnist_cnn", device=device)
     inputs = make_inputs()
-    log(f"device {device}, {threads} threads, median of {repeats} runs after {warmup} warm-up runs")
-    theirs = torch_timings(model, inputs, threads, device, repeats, warmup) if vs_torch else {}
-    if "error" in theirs:
-        log(f"PyTorch: {theirs['error']} (pip install torch to compare); measuring minisg alone")
-    elif theirs:
-        captum = f", Captum {theirs['captum']}" if "captum" in theirs else ", Captum not installed"
-        log(f"PyTorch {theirs['version']}{captum}, same weights and inputs, separate process")
+    log(f"device {device}, {threads} threads, {rounds} rounds of (PyTorch, minisg) turns, each the median "
+        f"of {repeats} runs after {warmup} warm-up runs")
+    torch_timer = TorchTimer(model, inputs, threads, device) if vs_torch else None
+    try:
+        header = torch_timer.header if torch_timer else {}
+        if "error" in header:
+            log(f"PyTorch: {header['error']} (pip install torch to compare); measuring minisg alone")
+            torch_timer.close()
+            torch_timer = None
+        elif header:
+            captum = f", Captum {header['captum']}" if "captum" in header else ", Captum not installed"
+            log(f"PyTorch {header['version']}{captum}, same weights and inputs, separate process")
+        steps = minisg_workloads(model, inputs, device)
+        theirs_names = header.get("workloads", []) if torch_timer else []
+        times = {name: ([], []) for name in steps}
+        for _ in range(rounds):
+            for name, step in steps.items():
+                if name in theirs_names:
+                    times[name][1].append(torch_timer.seconds(name, repeats, warmup))
+                times[name][0].append(median_seconds(step, repeats, warmup))
+    finally:
+        if torch_timer:
+            torch_timer.close()
     results = {}
-    for name, step in minisg_workloads(model, inputs, device).items():
+    for name, (ours, theirs) in times.items():
         label, images = LABELS[name]
-        seconds = median_seconds(step, repeats, warmup)
-        row = {"minisg_ms": 1000 * seconds, "minisg_images_per_s": images / seconds}
-        line = f"{label:54s} minisg {1000 * seconds:8.1f} ms ({images / seconds:8.1f} img/s)"
-        if name in theirs:
-            row.update(torch_ms=1000 * theirs[name], time_ratio=seconds / theirs[name])
-            line += f" | torch {row['torch_ms']:8.1f} ms | minisg/torch time {row['time_ratio']:.2f}x"
+        row = _summary(ours, theirs)
+        row["minisg_images_per_s"] = images * 1000 / row["minisg_ms"]
+        line = f"{label:54s} minisg {row['minisg_ms']:8.1f} ms ({row['minisg_images_per_s']:8.1f} img/s)"
+        if theirs:
+            low, high = row["ratio_range"]
+            line += (f" | torch {row['torch_ms']:8.1f} ms | minisg/torch time {row['time_ratio']:.2f}x"
+                     f" (rounds {low:.2f}-{high:.2f})")
         log(line)
         results[name] = row
     return results

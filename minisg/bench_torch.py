@@ -2,9 +2,16 @@
 
 Its own process because a process has one OpenMP runtime: settings that minisg's Numba
 kernels make for themselves (OMP_WAIT_POLICY) must not slow or speed up PyTorch. It loads the
-very weights minisg uses from an .npz, times the same workloads, and prints JSON:
-{workload: median seconds}. Captum's NoiseTunnel(Saliency) and IntegratedGradients are timed
-too when Captum is installed. Only numpy and torch are imported here.
+very weights minisg uses from an .npz and then serves timings, so that minisg.bench can take
+turns with it, workload by workload (a shared machine's speed drifts within a minute; turns
+put both libraries under the same drift):
+
+    first line out:  {"version": ..., "captum": ..., "workloads": [...]}   (or {"error": ...})
+    each line in:    "<workload> <repeats> <warmup>"   ->   out: {"<workload>": median seconds}
+    line "quit" (or end of input) ends it.
+
+Captum's NoiseTunnel(Saliency) and IntegratedGradients are timed too when Captum is installed.
+Only numpy and torch are imported here.
 """
 import argparse
 import json
@@ -85,18 +92,30 @@ def workloads(torch, net, inputs, device):
     return steps
 
 
+def serve(steps, sync, lines, reply):
+    """Answer timing requests (see the module docstring) until "quit" or the end of `lines`."""
+    for line in lines:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        name, repeats, warmup = words[0], int(words[1]), int(words[2])
+        reply({name: median_seconds(steps[name], repeats, warmup, sync)})
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--inputs", required=True, help=".npz with weights and inputs")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
+
+    def reply(message):
+        print(json.dumps(message), flush=True)
+
     try:
         import torch
     except ImportError:
-        print(json.dumps({"error": "torch is not installed"}))
+        reply({"error": "torch is not installed"})
         return 0
     torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "gpu" else "cpu"
@@ -104,15 +123,15 @@ def main(argv=None):
         inputs = {k: archive[k] for k in archive.files}
     net = build_net(torch, inputs, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    result = {"version": torch.__version__}
+    steps = workloads(torch, net, inputs, device)
+    header = {"version": torch.__version__, "workloads": list(steps)}
     try:
         import captum
-        result["captum"] = captum.__version__
+        header["captum"] = captum.__version__
     except ImportError:
         pass
-    for name, step in workloads(torch, net, inputs, device).items():
-        result[name] = median_seconds(step, args.repeats, args.warmup, sync)
-    print(json.dumps(result))
+    reply(header)
+    serve(steps, sync, sys.stdin, reply)
     return 0
 
 

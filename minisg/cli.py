@@ -6,7 +6,8 @@ import sys
 
 def _cmd_bench(args):
     from . import bench
-    bench.run(device=args.device, vs_torch=args.vs_torch, repeats=args.repeats, warmup=args.warmup)
+    bench.run(device=args.device, vs_torch=args.vs_torch, repeats=args.repeats, warmup=args.warmup,
+              rounds=args.rounds)
 
 
 def _grad_penalty_weight(args):
@@ -103,6 +104,7 @@ def build_parser():
     bench.add_argument("--vs-torch", action="store_true", help="time PyTorch on the same model in the same run")
     bench.add_argument("--repeats", type=int, default=10)
     bench.add_argument("--warmup", type=int, default=3)
+    bench.add_argument("--rounds", type=int, default=3, help="turns of PyTorch then minisg per workload")
     bench.set_defaults(run=_cmd_bench)
 
     train = sub.add_parser("train", help="train the MNIST CNN (optionally with input noise)")

@@ -1,0 +1,30 @@
+"""The benchmark's plumbing (speed itself is never asserted: `minisg bench` measures it)."""
+import numpy as np
+import pytest
+
+from minisg import bench, bench_torch
+
+
+def test_torch_side_answers_requests_until_quit():
+    calls, replies = [], []
+    steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    bench_torch.serve(steps, lambda: None, ["a 3 1\n", "b 1 0\n", "quit\n", "a 5 0\n"], replies.append)
+    assert calls == ["a"] * 4 + ["b"]
+    assert [list(reply) for reply in replies] == [["a"], ["b"]]
+    assert all(reply[name] >= 0 for reply in replies for name in reply)
+
+
+def test_summary_pairs_each_round_with_its_own_torch_time():
+    row = bench._summary([0.020, 0.030, 0.022], [0.010, 0.030, 0.020])
+    assert row["minisg_ms"] == pytest.approx(22.0) and row["torch_ms"] == pytest.approx(20.0)
+    assert row["time_ratio"] == pytest.approx(1.1)          # the median of 2.0, 1.0, 1.1
+    assert row["ratio_range"] == pytest.approx((1.0, 2.0))
+    assert "time_ratio" not in bench._summary([0.02], [])
+
+
+def test_bench_runs_every_workload_without_torch():
+    lines = []
+    results = bench.run(repeats=1, warmup=0, rounds=1, log=lines.append)
+    assert set(results) == set(bench.LABELS)
+    assert all(np.isfinite(row["minisg_ms"]) and row["minisg_ms"] > 0 for row in results.values())
+    assert len(lines) == 1 + len(bench.LABELS)
