@@ -62,7 +62,8 @@ def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
     assert blas_threads() == before
 
 
-@pytest.mark.parametrize("method", ["vanilla_gradient", "guided_backprop", "deconvnet", "integrated_gradients"])
+@pytest.mark.parametrize("method", ["vanilla_gradient", "guided_backprop", "deconvnet", "integrated_gradients",
+                                    "gradcam", "gradcam_pp", "occlusion"])
 def test_maps_from_two_threads_equal_one_threads(method, two_threads):
     """Per-thread state (the ReLU rule, grad mode) must not leak between slices."""
     model, x = tiny_cnn(), np.random.default_rng(3).random((40, 1, 8, 8))

@@ -122,17 +122,21 @@ def layer_gradients(model, x, target, layer, batch_size=None):
     leaf, so the backward pass runs through the head only.
     """
     body, head = check_layer(model, layer)
-    xp, activations, gradients = model_xp(model), [], []
-    for start, stop in chunks(len(x), batch_size):
+    xp, pieces = model_xp(model), []
+
+    def layer_gradients_of_slice(start, stop):
         with no_grad():
             features = body(Tensor(xp.asarray(x[start:stop])))
         check_layer_output(layer, features.shape)
         features = Tensor(features.data, requires_grad=True)
         score = picked_scores(head(features), target[start:stop]).sum()
         (gradient,) = grad(score, features, allow_unused=True)
-        activations.append(backend.to_numpy(features.data))
-        gradients.append(backend.to_numpy(gradient.data))
-    return np.concatenate(activations), np.concatenate(gradients)
+        return backend.to_numpy(features.data), backend.to_numpy(gradient.data)
+
+    for start, stop in chunks(len(x), batch_size):
+        pieces += parallel.map_slices(lambda a, b: layer_gradients_of_slice(start + a, start + b), stop - start,
+                                      on_cpu=xp is np)
+    return np.concatenate([A for A, _ in pieces]), np.concatenate([g for _, g in pieces])
 
 
 def check_layer_output(layer, shape):
