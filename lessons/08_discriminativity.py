@@ -49,8 +49,9 @@ sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minis
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, metrics, models, nn, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, metrics, models, no_grad, viz  # noqa: E402
 from minisg import methods as M  # noqa: E402
+from minisg.cell_model import cell_model  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 08: discriminativity of sensitivity maps on two-digit images")
 parser.add_argument("--quick", action="store_true", help="one pair of digits, few samples (seconds)")
@@ -137,35 +138,11 @@ print(f"  both classes are the top two logits for {hits_shrunk} of {len(ALL_PAIR
 # network applied to each half, except that near the seam the 5x5 convolutions see the
 # other digit's border instead of zero padding. It keeps everything after `relu2` piecewise
 # linear, and it is one `nn.Sequential` whose layers keep their names, so every method of
-# `minisg.methods` — Grad-CAM included — works on it unchanged.
+# `minisg.methods` — Grad-CAM included — works on it unchanged. The library builds it:
+# `minisg/cell_model.py` (a `CellHead` module that cuts the feature map into cells, and
+# `cell_model(trained)`, thirty lines in all; lesson 11 uses it too).
 
 # %%
-class CellHead(nn.Module):
-    """The trained head (flatten -> fc2) on every size x size cell of a feature map; mean logits."""
-
-    def __init__(self, head, size=7):
-        super().__init__()
-        self.head, self.size = head, size
-
-    def forward(self, features):
-        _, _, height, width = features.shape
-        cells = [features[:, :, r:r + self.size, c:c + self.size]
-                 for r in range(0, height - self.size + 1, self.size)
-                 for c in range(0, width - self.size + 1, self.size)]
-        total = self.head(cells[0])
-        for cell in cells[1:]:
-            total = total + self.head(cell)
-        return total * (1.0 / len(cells))
-
-
-def cell_model(trained):
-    """The trained network with its head applied per 7x7 cell after pool2 (shares the weights)."""
-    layers = trained.layers
-    body = [(name, layers[name]) for name in ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2")]
-    head = nn.Sequential(*[(name, layers[name]) for name in ("flatten", "fc1", "relu3", "dropout", "fc2")])
-    return nn.Sequential(*body, ("cells", CellHead(head))).eval()
-
-
 wide_model = cell_model(model)
 test_images, _ = data.load_mnist("test")
 with no_grad():

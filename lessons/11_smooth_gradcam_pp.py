@@ -54,8 +54,9 @@ def _lesson_dir():
 LESSON_DIR = _lesson_dir()
 sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
 
-from minisg import Tensor, data, grad, metrics, models, nn, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, grad, metrics, models, no_grad, viz  # noqa: E402
 from minisg import methods as M  # noqa: E402
+from minisg.cell_model import cell_model  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 11: Smooth Grad-CAM++ vs Grad-CAM and Grad-CAM++")
 parser.add_argument("--quick", action="store_true", help="fewer digits and channels (seconds)")
@@ -261,7 +262,7 @@ for name, maps in neuron_maps.items():
 # Grad-CAM++ was designed for images with several objects of one class, where Grad-CAM
 # tends to light up one of them. The network reads one 28x28 digit, so, as in lesson 08, we
 # run its convolutional body on a wider image and apply the trained head to each 7x7 cell
-# of the pooled feature map, averaging the logits. A strip of three MNIST frames of the
+# of the pooled feature map, averaging the logits (`minisg.cell_model`). A strip of three MNIST frames of the
 # same class, side by side (28x84), is read as three cells, each at its native size.
 #
 # Why not `data.make_scenes(same_class=True)`, which scatters tight digit crops over a
@@ -270,32 +271,6 @@ for name, maps in neuron_maps.items():
 # network that does not recognise the image would teach little.
 
 # %%
-class CellHead(nn.Module):
-    """The trained head (flatten -> fc2) on every size x size cell of a feature map; mean logits."""
-
-    def __init__(self, head, size=7):
-        super().__init__()
-        self.head, self.size = head, size
-
-    def forward(self, features):
-        _, _, height, width = features.shape
-        cells = [features[:, :, r:r + self.size, c:c + self.size]
-                 for r in range(0, height - self.size + 1, self.size)
-                 for c in range(0, width - self.size + 1, self.size)]
-        total = self.head(cells[0])
-        for cell in cells[1:]:
-            total = total + self.head(cell)
-        return total * (1.0 / len(cells))
-
-
-def cell_model(trained):
-    """The trained network with its head applied per 7x7 cell after pool2 (shares the weights)."""
-    layers_ = trained.layers
-    body = [(name, layers_[name]) for name in ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2")]
-    head = nn.Sequential(*[(name, layers_[name]) for name in ("flatten", "fc1", "relu3", "dropout", "fc2")])
-    return nn.Sequential(*body, ("cells", CellHead(head))).eval()
-
-
 wide_model = cell_model(model)
 scenes = data.make_scenes(8 if QUICK else 40, canvas=56, digits=(2, 3), same_class=True, seed=0)
 with no_grad():
