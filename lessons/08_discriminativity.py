@@ -200,14 +200,12 @@ for name, method in METHODS.items():
 
 # %%
 difference = {name: viz.discriminativity(m1, m2, mode=MODE) for name, (m1, m2) in maps.items()}
-# Colour each difference ourselves: figure_grid picks a colour map from the data's sign, and a
-# difference that happens to be >= 0 everywhere would otherwise be drawn in gray levels.
-coloured = {name: np.stack([viz.colorize(d) for d in values]) for name, values in difference.items()}
 for name, values in difference.items():
     print(f"  {name:<22} D ranges over [{values.min():+.2f}, {values.max():+.2f}]; mean over digit 1's ink "
           f"{np.mean([v[m].mean() for v, m in zip(values, masks_1)]):+.3f}, over digit 2's "
           f"{np.mean([v[m].mean() for v, m in zip(values, masks_2)]):+.3f}")
-viz.figure_grid(x, coloured, OUT / "08_discriminativity_fig6.png",
+# signed=True: a difference that happens to be >= 0 everywhere still gets blue-gray-red
+viz.figure_grid(x, difference, OUT / "08_discriminativity_fig6.png", signed=True,
                 row_labels=[f"{a} (red) vs {b} (blue)" for a, b in PAIRS], cell_size=2.2,
                 title=f"scale(M_1) - scale(M_2) per method ({MODE} part): [-1, 0, 1] -> [blue, gray, red]")
 print(f"wrote {OUT / '08_discriminativity_fig6.png'}")

@@ -132,14 +132,16 @@ def noise_label(noise_level):
     return rf"$\sigma/(x_{{max}} - x_{{min}})$ = {100 * noise_level:g}%"
 
 
-def _show(axis, values):
-    """Draw one cell: RGB as is, signed maps on blue-gray-red [-1, 1], others in gray from 0."""
+def _show(axis, values, signed=False):
+    """Draw one cell: RGB as is, signed maps on blue-gray-red [-1, 1], others in gray from 0.
+    A map is signed when it has a negative value, or when `signed` says so (a difference of
+    two maps stays on blue-gray-red even where it happens to be >= 0 everywhere)."""
     values = np.asarray(values)
     if values.ndim == 3 and values.shape[-1] in (3, 4):
         axis.imshow(values)
     elif values.ndim == 3:                               # a raw (C, H, W) map or image
         axis.imshow(to_grayscale(values) if values.shape[0] != 1 else values[0], cmap="gray", vmin=0, vmax=1)
-    elif values.min() < 0:
+    elif signed or values.min() < 0:
         axis.imshow(values, cmap=BLUE_GRAY_RED, vmin=-1, vmax=1)
     else:
         axis.imshow(values, cmap="gray", vmin=0, vmax=max(1.0, float(values.max())))
@@ -147,15 +149,21 @@ def _show(axis, values):
     axis.set_yticks([])
 
 
-def figure_grid(images, columns, path, titles=None, row_labels=None, title=None, cell_size=1.6, dpi=100):
+def figure_grid(images, columns, path, titles=None, row_labels=None, title=None, cell_size=1.6, dpi=100,
+                signed=()):
     """Save a grid (rows: images; first column the input, then one per entry of `columns`).
 
     images: (N, C, H, W) inputs or None; columns: {name: N maps}, each (H, W) in [0, 1] or
-    [-1, 1], (H, W, 3) RGB, or a raw (C, H, W) map (shown with to_grayscale). titles replaces
-    the column names; row_labels (N strings, e.g. noise_label(0.1)) go left of each row.
+    [-1, 1], (H, W, 3) RGB, or a raw (C, H, W) map (shown with to_grayscale). A map with a
+    negative value is drawn on blue-gray-red; `signed` names the columns drawn that way
+    whatever their values (True: all of them). titles replaces the column names; row_labels
+    (N strings, e.g. noise_label(0.1)) go left of each row.
     The PNG is written to a temporary file and renamed, so `path` is never half written.
     Returns the Path.
     """
+    unknown = [] if signed is True else [name for name in signed if name not in columns]
+    if unknown:
+        raise ValueError(f"signed: expected names of columns {list(columns)}, got unknown {unknown}")
     named = ([("input", images)] if images is not None else []) + list(columns.items())
     rows = len(named[0][1])
     if any(len(maps) != rows for _, maps in named):
@@ -169,9 +177,10 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
     figure = Figure(figsize=(cell_size * len(named), cell_size * rows + (0.4 if title else 0)))
     FigureCanvasAgg(figure)
     axes = figure.subplots(rows, len(named), squeeze=False)
-    for column, (_, maps) in enumerate(named):
+    for column, (name, maps) in enumerate(named):
+        draw_signed = (signed is True or name in signed) and not (images is not None and column == 0)
         for row in range(rows):
-            _show(axes[row, column], maps[row])
+            _show(axes[row, column], maps[row], draw_signed)
         axes[0, column].set_title(names[column], fontsize=8)
     for row, label in enumerate(row_labels or []):
         axes[row, 0].set_ylabel(label, fontsize=7)

@@ -104,3 +104,18 @@ def test_figure_grid_writes_a_png_atomically(tmp_path):
     with pytest.raises(ValueError, match="titles: expected 4 titles"):
         viz.figure_grid(images, columns, tmp_path / "bad.png", titles=["one"])
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_signed_columns_keep_the_diverging_colours_when_nonnegative(tmp_path):
+    """A difference of two maps that is >= 0 everywhere is still a signed quantity: 0 is gray."""
+    images = np.zeros((1, 1, 8, 8))
+    difference = np.zeros((1, 8, 8))
+    difference[0, :, 4:] = 1.0                                # left half 0, right half +1
+    auto = imread(viz.figure_grid(images, {"D": difference}, tmp_path / "auto.png", cell_size=2))
+    forced = imread(viz.figure_grid(images, {"D": difference}, tmp_path / "forced.png", cell_size=2,
+                                    signed=["D"]))
+    # gray levels have R == G == B; blue-gray-red's +1 is red (R well above B)
+    assert np.allclose(auto[..., 0], auto[..., 2], atol=0.02)
+    assert (forced[..., 0] - forced[..., 2] > 0.5).any()
+    with pytest.raises(ValueError, match=r"signed: expected names of columns \['D'\], got unknown \['E'\]"):
+        viz.figure_grid(images, {"D": difference}, tmp_path / "bad.png", signed=["E"])
