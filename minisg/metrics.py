@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend
+from . import backend, parallel
 from .autograd import Tensor, no_grad
 
 RELEVANCE_MODES = ("positive", "absolute", "signed")
@@ -380,11 +380,17 @@ def model_scores(model, images, target, score="probability", batch_size=256):
     target = _check_targets(target, len(images))
     dtype, device = _model_dtype_and_device(model, images)
     scores = np.empty(len(images))
-    with no_grad(), _EvalMode(model):
-        for start in range(0, len(images), batch_size):
-            batch = backend.to_device(np.ascontiguousarray(images[start:start + batch_size], dtype=dtype), device)
+
+    def score_slice(start, stop):                  # in a worker thread: no_grad is per thread
+        with no_grad():
+            batch = backend.to_device(np.ascontiguousarray(images[start:stop], dtype=dtype), device)
             logits = _as_numpy(model(Tensor(batch))).astype(np.float64)
-            scores[start:start + batch_size] = _target_scores(logits, target[start:start + batch_size], score)
+        scores[start:stop] = _target_scores(logits, target[start:stop], score)
+
+    with _EvalMode(model):
+        for start in range(0, len(images), batch_size):
+            stop = min(start + batch_size, len(images))
+            parallel.map_slices(lambda a, b: score_slice(start + a, start + b), stop - start, on_cpu=device == "cpu")
     return scores
 
 
