@@ -188,6 +188,32 @@ def test_cpu_winograd_on_random_shapes(case):
         check_conv(CPU, x, w, gy, case["stride"], case["padding"])
 
 
+@FAST
+@given(case=conv_cases(), keep=st.sampled_from([0.0, 0.05, 0.3]))
+def test_cpu_input_gradient_from_nonzeros_on_random_shapes(case, keep):
+    """The scatter of gy's non-zeros (taken after ReLU + max-pool), forced onto any shape,
+    stride and padding, with a gy that is all zero, 5% or 30% non-zero."""
+    x, w, gy = conv_data(case)
+    gy = gy * (np.random.default_rng(case["seed"] + 2).random(gy.shape) < keep)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cpu, "_SPARSE_MAX_DENSITY", 1.0)
+        mp.setattr(cpu, "_SPARSE_MIN_ROW", 1)
+        gx = cpu.conv2d_backward_input(gy, w, x.shape[2:], case["stride"], case["padding"])
+    assert gx.dtype == x.dtype and gx.shape == x.shape
+    assert_close(gx, reference.conv2d_backward_input(gy, w, x.shape[2:], case["stride"], case["padding"]))
+
+
+def test_cpu_input_gradient_takes_the_sparse_path_only_when_it_pays():
+    rng = np.random.default_rng(9)
+    w = rand(rng, (64, 32, 5, 5), np.float32)
+    dense = rand(rng, (2, 64, 14, 14), np.float32)
+    sparse = dense * (rng.random(dense.shape) < 0.1)             # like the MNIST conv2's gradient
+    assert cpu._sparse_enough(sparse, 5 * 32) and not cpu._sparse_enough(dense, 5 * 32)
+    assert not cpu._sparse_enough(sparse, 5 * 1)                 # conv1: rows of 5 values are too short
+    assert_close(cpu.conv2d_backward_input(sparse, w, (14, 14), (1, 1), (2, 2)),
+                 reference.conv2d_backward_input(sparse, w, (14, 14), (1, 1), (2, 2)))
+
+
 def test_winograd_1d_matrices_compute_a_correlation():
     rng = np.random.default_rng(8)
     for m, r in [(2, 3), (4, 3), (4, 5), (5, 4), (2, 5), (3, 2)]:

@@ -202,6 +202,31 @@ def _col2im_nhwc_py(gcols, kh, kw, sh, sw, OW, gxp3):
                     d[q] += g[q]
 
 
+def _scatter_nonzeros_py(gy, w3, sh, sw, C, gxp3):
+    """The input gradient from the non-zeros of gy alone: gxp3 (N, Hp, Wp*C), the channels-last
+    padded gradient, = zeros, then for every gy[n, o, i, j] != 0 and kernel row a,
+        gxp[n, i*sh + a, j*sw : j*sw + KW, :] += gy[n, o, i, j] * w[o, :, a, :] (as (KW, C)),
+    where w3 (O, KH, KW*C) is the kernel channels-last: each update is KW*C contiguous values.
+    One task per image: no two tasks write the same place."""
+    N, O, OH, OW = gy.shape
+    KH, L = w3.shape[1], w3.shape[2]
+    for n in prange(N):
+        dst = gxp3[n]
+        dst[:] = 0
+        for o in range(O):
+            for i in range(OH):
+                row = gy[n, o, i]
+                for j in range(OW):
+                    g = row[j]
+                    if g != 0:
+                        start = j * sw * C
+                        for a in range(KH):
+                            target = dst[i * sh + a, start:start + L]
+                            taps = w3[o, a]
+                            for q in range(L):
+                                target[q] += g * taps[q]
+
+
 def _tiles_in_py(src3, n0, nb, step, Lh, Lw, TH, TW, out):
     """Winograd transform of tiles: for image n < nb and tile (th, tw),
     out[x*aw + y, (n*TH + th)*TW + tw, c] = sum_{r,s} Lh[x, r] Lw[y, s] src[n0+n, th*step + r, tw*step + s, c]
@@ -563,6 +588,37 @@ def _winograd_weight_grad(x, gy, kernel_hw, padding, m=None):
 
 
 # ----------------------------------------------------------------------------------------------
+# Sparse output gradients: after ReLU and max-pooling most of gy is zero
+# ----------------------------------------------------------------------------------------------
+# A 2x2 max-pool passes gradient to one input in four, and the ReLU before it stops it where
+# the unit was off: the gradient reaching the MNIST conv2 is about 11% non-zero in a SmoothGrad
+# batch (measured). Scattering each non-zero times its kernel straight into the input gradient
+# then beats the dense transposed convolution (Winograd included): 2.2 vs 3.2 ms for 25 images
+# on one thread (measured). Only worth it with long contiguous updates (KW*C values).
+
+_SPARSE_MAX_DENSITY = 0.125
+_SPARSE_MIN_ROW = 32
+
+
+def _sparse_enough(gy, row_length):
+    return row_length >= _SPARSE_MIN_ROW and np.count_nonzero(gy) <= _SPARSE_MAX_DENSITY * gy.size
+
+
+def _input_gradient_from_nonzeros(gy, w, input_hw, stride, padding):
+    """conv2d_backward_input by scattering the non-zeros of gy (any stride and padding)."""
+    N, O = gy.shape[:2]
+    C, kh, kw = w.shape[1:]
+    (H, W), (sh, sw), (ph, pw) = input_hw, stride, padding
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    w3 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(O, kh, kw * C)
+    gxp = np.empty((N, Hp, Wp, C), gy.dtype)
+    _scatter_nonzeros(gy, w3, sh, sw, C, gxp.reshape(N, Hp, Wp * C))
+    gx = np.empty((N, C, H, W), gy.dtype)
+    _crop_nhwc(gxp, ph, pw, gx)
+    return gx
+
+
+# ----------------------------------------------------------------------------------------------
 # The contract's functions
 # ----------------------------------------------------------------------------------------------
 
@@ -603,6 +659,8 @@ def conv2d_backward_input(gy, w, input_hw, stride, padding):
     C, kh, kw = w.shape[1:]
     H, W = input_hw
     ph, pw = padding
+    if _sparse_enough(gy, kw * C):
+        return _input_gradient_from_nonzeros(gy, w, input_hw, stride, padding)
     if _use_winograd(O, C, kh, kw, stride) and ph < kh and pw < kw:
         # with stride 1 the input gradient is the 'full' convolution of gy with the kernel
         # turned by 180 degrees and its two channel axes swapped
@@ -719,6 +777,7 @@ _col2im_nchw = _jit(_col2im_nchw_py)
 _im2col_nhwc = _jit(_im2col_nhwc_py)
 _col2im_nhwc = _jit(_col2im_nhwc_py)
 _tiles_in = _jit(_tiles_in_py)
+_scatter_nonzeros = _jit(_scatter_nonzeros_py)
 _tiles_out = _jit(_tiles_out_py)
 _max_pool = _jit(_max_pool_py)
 _max_pool_2x2 = _jit(_max_pool_2x2_py)
