@@ -62,6 +62,26 @@ def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
     assert blas_threads() == before
 
 
+def test_slices_from_several_threads_at_once_restore_blas_when_the_last_ends(two_threads):
+    """Two callers overlap: BLAS stays on one thread until both are done, then gets its own back."""
+    before = blas_threads()
+    first_inside, release_first = threading.Event(), threading.Event()
+
+    def held_open(start, stop):
+        first_inside.set()
+        release_first.wait(timeout=30)
+        return blas_threads()
+
+    caller = threading.Thread(target=lambda: parallel.map_slices(held_open, 16))
+    caller.start()
+    assert first_inside.wait(timeout=30)
+    seen = parallel.map_slices(lambda start, stop: blas_threads(), 16)   # runs while the first is open
+    release_first.set()
+    caller.join(timeout=30)
+    assert all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
+
+
 @pytest.mark.parametrize("method", ["vanilla_gradient", "guided_backprop", "deconvnet", "integrated_gradients",
                                     "gradcam", "gradcam_pp", "occlusion"])
 def test_maps_from_two_threads_equal_one_threads(method, two_threads):
