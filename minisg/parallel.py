@@ -16,7 +16,6 @@ MIN_IMAGES_PER_THREAD images per thread, and never nested. ``MINISG_THREADS=1`` 
 ``parallel.set_threads(1)`` turns it off; results then come from one slice, as before.
 """
 import concurrent.futures
-import contextlib
 import os
 import threading
 
@@ -26,8 +25,8 @@ _local = threading.local()      # .inside: True in a worker thread (no nesting)
 _pool = None
 _pool_lock = threading.Lock()
 _threads = None
-_blas = {"controller": None, "limiter": None, "users": 0}
-_blas_lock = threading.Lock()
+_blas_controller = None
+_region_lock = threading.Lock()  # one batch-parallel region at a time: it already uses every core
 
 
 def _default_threads():
@@ -79,27 +78,17 @@ def _get_pool(threads):
         return _pool
 
 
-@contextlib.contextmanager
 def _single_threaded_blas():
-    """BLAS on one thread while slices run (each slice's matrix products stay on its core).
-
-    The limit is process-wide, so calls from several threads at once share it: the first sets
-    it, the last restores BLAS's own setting. The controller is made once (finding the loaded
-    BLAS libraries takes 0.7 ms; setting their thread count 7 us)."""
-    with _blas_lock:
-        if _blas["controller"] is None:
-            from threadpoolctl import ThreadpoolController
-            _blas["controller"] = ThreadpoolController()
-        if _blas["users"] == 0:
-            _blas["limiter"] = _blas["controller"].limit(limits=1, user_api="blas")
-        _blas["users"] += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas["users"] -= 1
-            if _blas["users"] == 0:
-                _blas["limiter"].restore_original_limits()
+    """A context in which BLAS runs on one thread (each slice's matrix products stay on its
+    core); BLAS's own setting comes back on leaving it. The limit is process-wide, so the
+    regions are serialised (_region_lock), and entered and left by the same thread, as
+    threadpoolctl requires. The controller is made once: finding the loaded BLAS libraries
+    takes 0.7 ms, setting their thread count 7 us."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def slices(count, parts):
@@ -125,7 +114,7 @@ def map_slices(work, count, on_cpu=True):
     if threads == 1:
         return [work(0, count)]
     pool = _get_pool(get_threads())
-    with _single_threaded_blas():
+    with _region_lock, _single_threaded_blas():
         futures = [pool.submit(work, start, stop) for start, stop in slices(count, threads)]
         concurrent.futures.wait(futures)  # all done (or failed) before BLAS gets its threads back
     return [future.result() for future in futures]

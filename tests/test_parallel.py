@@ -62,23 +62,22 @@ def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
     assert blas_threads() == before
 
 
-def test_slices_from_several_threads_at_once_restore_blas_when_the_last_ends(two_threads):
-    """Two callers overlap: BLAS stays on one thread until both are done, then gets its own back."""
+def test_callers_in_several_threads_each_get_single_threaded_blas(two_threads):
+    """map_slices from two user threads at once: every slice runs with BLAS on one thread,
+    and BLAS's own setting is back once both are done."""
     before = blas_threads()
-    first_inside, release_first = threading.Event(), threading.Event()
+    seen, started = [], threading.Barrier(2, timeout=30)
 
-    def held_open(start, stop):
-        first_inside.set()
-        release_first.wait(timeout=30)
-        return blas_threads()
+    def caller():
+        started.wait()
+        seen.extend(parallel.map_slices(lambda start, stop: blas_threads(), 40))
 
-    caller = threading.Thread(target=lambda: parallel.map_slices(held_open, 16))
-    caller.start()
-    assert first_inside.wait(timeout=30)
-    seen = parallel.map_slices(lambda start, stop: blas_threads(), 16)   # runs while the first is open
-    release_first.set()
-    caller.join(timeout=30)
-    assert all(threads == [1] * len(before) for threads in seen)
+    callers = [threading.Thread(target=caller) for _ in range(2)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join(timeout=60)
+    assert len(seen) == 4 and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
 
 
