@@ -157,6 +157,9 @@ def _summary(minisg_s, torch_s):
 def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, log=print):
     """Print and return {workload: {minisg_ms, torch_ms?, time_ratio?, ratio_range?}} (ratio:
     minisg / torch, the median of the rounds' ratios; times: medians over rounds)."""
+    for name, value, least in (("repeats", repeats, 1), ("rounds", rounds, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
     backend.set_device(device)
     threads = threads_in_use()
     model = models.load("mnist_cnn", device=device)

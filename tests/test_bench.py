@@ -28,3 +28,11 @@ def test_bench_runs_every_workload_without_torch():
     assert set(results) == set(bench.LABELS)
     assert all(np.isfinite(row["minisg_ms"]) and row["minisg_ms"] > 0 for row in results.values())
     assert len(lines) == 1 + len(bench.LABELS)
+
+
+@pytest.mark.parametrize("bad, message", [(dict(rounds=0), "rounds: expected an int >= 1, got 0"),
+                                          (dict(repeats=2.5), "repeats: expected an int >= 1, got 2.5"),
+                                          (dict(warmup=-1), "warmup: expected an int >= 0, got -1")])
+def test_bench_checks_its_counts(bad, message):
+    with pytest.raises(ValueError, match=message):
+        bench.run(**bad)

@@ -14,6 +14,9 @@ Two layouts of that column matrix, picked per layer by which one gives longer co
 Convolution, stride 1 with many channels (Winograd, see the section below): about 6 times fewer
 multiplications for 5x5 kernels, which matters because BLAS does the bulk of the work.
 
+Input gradient of a sparse gy (after ReLU and max-pool, see the section below): the non-zeros
+are scattered straight into the result, skipping the dense transposed convolution.
+
 Numba notes: an array index built by arithmetic (``a[base + j]``) gets a negative-index check
 that stops vectorisation, so the loops below index views or use plain loop counters innermost.
 The loop functions are plain Python first (``NUMBA_DISABLE_JIT=1`` runs them as is) and get
@@ -513,8 +516,9 @@ def _kernel_taps_transform(m, kh, kw, dtype):
 
 def _kernel_transform(w, m, dtype, turned=False):
     """The per-point matrices of the kernel's Winograd transform for F(m x m, KH x KW),
-    U[(x, y)] of shape (in, out): U[(x, y)][c, o] = (Gh @ w[o, c] @ Gw.T)[x, y]. turned=True transforms instead the kernel
-    turned by 180 degrees with its channel axes swapped (what the input gradient convolves with).
+    U[(x, y)] of shape (in, out): U[(x, y)][c, o] = (Gh @ w[o, c] @ Gw.T)[x, y]. turned=True
+    transforms instead the kernel turned by 180 degrees with its channel axes swapped (what
+    the input gradient convolves with).
 
     One matrix product: the 2-D transform of a flattened kernel is kron(Gh, Gw) applied to it,
     and turning a kernel reverses its flattened taps. BLAS reads the flattened kernels
@@ -603,8 +607,8 @@ def _winograd_weight_grad(x, gy, kernel_hw, padding, m=None):
 # A 2x2 max-pool passes gradient to one input in four, and the ReLU before it stops it where
 # the unit was off: the gradient reaching the MNIST conv2 is about 11% non-zero in a SmoothGrad
 # batch (measured). Scattering each non-zero times its kernel straight into the input gradient
-# then beats the dense transposed convolution (Winograd included): 2.2 vs 3.2 ms for 25 images
-# on one thread (measured). Only worth it with long contiguous updates (KW*C values).
+# then beats the dense transposed convolution (Winograd included): 2.3-2.5 vs 3.5-3.7 ms for 25
+# images on one thread (measured). Only worth it with long contiguous updates (KW*C values).
 
 _SPARSE_MAX_DENSITY = 0.125
 _SPARSE_MIN_ROW = 32
