@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from . import backend, methods, models
+from . import backend, methods, models, parallel
 from . import functional as F
 from .autograd import Tensor, grad
 from .optim import Adam
@@ -122,15 +122,18 @@ class TorchTimer:
             env.pop("OMP_WAIT_POLICY", None)  # minisg's own setting, not the user's: not for torch
         command = [sys.executable, "-m", "minisg.bench_torch", "--inputs", path, "--threads", str(threads),
                    "--device", device]
+        # stderr to a file, not a pipe: nobody reads a pipe while it runs, and a full one would stall it
+        self._stderr = open(os.path.join(self._folder.name, "stderr.txt"), "w+")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, text=True, env=env)
+                                         stderr=self._stderr, text=True, env=env)
         self.header = self._read()
 
     def _read(self):
         line = self._process.stdout.readline()
         if not line:
             self._process.wait()
-            raise RuntimeError(f"bench_torch failed:\n{self._process.stderr.read()[-2000:]}")
+            self._stderr.seek(0)
+            raise RuntimeError(f"bench_torch failed:\n{self._stderr.read()[-2000:]}")
         return json.loads(line)
 
     def seconds(self, name, repeats, warmup):
@@ -140,7 +143,12 @@ class TorchTimer:
 
     def close(self):
         if self._process.poll() is None:
-            self._process.communicate("quit\n", timeout=60)
+            try:
+                self._process.communicate("quit\n", timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._stderr.close()
         self._folder.cleanup()
 
 
@@ -166,8 +174,10 @@ def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, log=print)
     inputs = make_inputs()
     log(f"device {device}, {threads} threads, {rounds} rounds of (PyTorch, minisg) turns, each the median "
         f"of {repeats} runs after {warmup} warm-up runs")
-    torch_timer = TorchTimer(model, inputs, threads, device) if vs_torch else None
+    slice_threads, torch_timer = parallel.get_threads(), None
+    parallel.set_threads(threads)   # the methods' slices get the thread count PyTorch gets
     try:
+        torch_timer = TorchTimer(model, inputs, threads, device) if vs_torch else None
         header = torch_timer.header if torch_timer else {}
         if "error" in header:
             log(f"PyTorch: {header['error']} (pip install torch to compare); measuring minisg alone")
@@ -185,6 +195,7 @@ def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, log=print)
                     times[name][1].append(torch_timer.seconds(name, repeats, warmup))
                 times[name][0].append(median_seconds(step, repeats, warmup))
     finally:
+        parallel.set_threads(slice_threads)
         if torch_timer:
             torch_timer.close()
     results = {}

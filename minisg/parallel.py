@@ -12,8 +12,12 @@ batch instead of one per kernel.
     results = parallel.map_slices(work, count)   # work(start, stop) for a few slices of range(count)
 
 Only for the CPU (CuPy arrays stay on one stream), only for batches of at least
-MIN_IMAGES_PER_THREAD images per thread, and never nested. ``MINISG_THREADS=1`` or
-``parallel.set_threads(1)`` turns it off; results then come from one slice, as before.
+MIN_IMAGES_PER_THREAD images per thread, never nested, and only where Numba's threading layer
+lets several threads run its kernels at once (OpenMP or TBB; its fallback "workqueue" aborts
+the process on concurrent use, so there everything runs in the calling thread).
+``MINISG_THREADS=1`` or ``parallel.set_threads(1)`` turns it off. Slice sizes change the
+order of BLAS's sums, so results differ from one slice's in the last bits (about 1e-7
+relative in float32), never more.
 """
 import concurrent.futures
 import os
@@ -25,6 +29,7 @@ _local = threading.local()      # .inside: True in a worker thread (no nesting)
 _pool = None
 _pool_lock = threading.Lock()
 _threads = None
+_concurrent_kernels = None       # decided on first use (_kernels_allow_concurrent_calls)
 _blas_controller = None
 _region_lock = threading.Lock()  # one batch-parallel region at a time: it already uses every core
 
@@ -51,11 +56,14 @@ def get_threads():
 
 
 def set_threads(count):
-    """Use `count` threads from now on (1 turns batch parallelism off)."""
+    """Use `count` threads from now on (1 turns batch parallelism off). Waits for a running
+    batch-parallel region to end; not allowed inside one (its pool cannot wait for itself)."""
     global _threads, _pool
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"set_threads: expected an int >= 1, got {count!r}")
-    with _pool_lock:
+    if getattr(_local, "inside", False):
+        raise RuntimeError("set_threads: called from a minisg worker thread; call it outside map_slices")
+    with _region_lock, _pool_lock:
         if _pool is not None and count != _threads:
             _pool.shutdown(wait=True)
             _pool = None
@@ -99,9 +107,23 @@ def slices(count, parts):
 
 def thread_count_for(count):
     """How many threads a batch of `count` images gets (1: run it in the calling thread)."""
-    if getattr(_local, "inside", False):
+    if getattr(_local, "inside", False) or not _kernels_allow_concurrent_calls():
         return 1
     return max(1, min(get_threads(), count // MIN_IMAGES_PER_THREAD))
+
+
+def _kernels_allow_concurrent_calls():
+    """False under Numba's "workqueue" threading layer, which aborts the process when two
+    threads run parallel kernels at once. The layer is chosen when the first parallel kernel
+    runs, so one tiny kernel runs first."""
+    global _concurrent_kernels
+    if _concurrent_kernels is None:
+        import numba
+        import numpy as np
+        from .kernels import cpu
+        cpu.max_pool2d_forward(np.zeros((1, 1, 2, 2), np.float32), (2, 2), (2, 2))
+        _concurrent_kernels = numba.threading_layer() != "workqueue"
+    return _concurrent_kernels
 
 
 def map_slices(work, count, on_cpu=True):
@@ -113,8 +135,8 @@ def map_slices(work, count, on_cpu=True):
     threads = thread_count_for(count) if on_cpu else 1
     if threads == 1:
         return [work(0, count)]
-    pool = _get_pool(get_threads())
     with _region_lock, _single_threaded_blas():
+        pool = _get_pool(get_threads())
         futures = [pool.submit(work, start, stop) for start, stop in slices(count, threads)]
         concurrent.futures.wait(futures)  # all done (or failed) before BLAS gets its threads back
     return [future.result() for future in futures]

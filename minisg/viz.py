@@ -161,9 +161,7 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
     The PNG is written to a temporary file and renamed, so `path` is never half written.
     Returns the Path.
     """
-    unknown = [] if signed is True else [name for name in signed if name not in columns]
-    if unknown:
-        raise ValueError(f"signed: expected names of columns {list(columns)}, got unknown {unknown}")
+    signed_columns = _signed_columns(signed, columns)
     named = ([("input", images)] if images is not None else []) + list(columns.items())
     rows = len(named[0][1])
     if any(len(maps) != rows for _, maps in named):
@@ -178,7 +176,7 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
     FigureCanvasAgg(figure)
     axes = figure.subplots(rows, len(named), squeeze=False)
     for column, (name, maps) in enumerate(named):
-        draw_signed = (signed is True or name in signed) and not (images is not None and column == 0)
+        draw_signed = name in signed_columns and not (images is not None and column == 0)
         for row in range(rows):
             _show(axes[row, column], maps[row], draw_signed)
         axes[0, column].set_title(names[column], fontsize=8)
@@ -188,6 +186,20 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     return _save_atomically(figure, Path(path), dpi)
+
+
+def _signed_columns(signed, columns):
+    """The set of column names `signed` asks for: True (all), False/None (none), one name, or
+    an iterable of names; unknown names are an error that lists the columns."""
+    if signed is True:
+        return set(columns)
+    if signed is False or signed is None:
+        return set()
+    names = {signed} if isinstance(signed, str) else set(signed)
+    unknown = sorted(str(name) for name in names if name not in columns)
+    if unknown:
+        raise ValueError(f"signed: expected True, False or names of columns {list(columns)}, got unknown {unknown}")
+    return names
 
 
 def _save_atomically(figure, path, dpi):

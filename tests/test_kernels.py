@@ -210,8 +210,14 @@ def test_cpu_input_gradient_takes_the_sparse_path_only_when_it_pays():
     sparse = dense * (rng.random(dense.shape) < 0.1)             # like the MNIST conv2's gradient
     assert cpu._sparse_enough(sparse, 5 * 32) and not cpu._sparse_enough(dense, 5 * 32)
     assert not cpu._sparse_enough(sparse, 5 * 1)                 # conv1: rows of 5 values are too short
-    assert_close(cpu.conv2d_backward_input(sparse, w, (14, 14), (1, 1), (2, 2)),
-                 reference.conv2d_backward_input(sparse, w, (14, 14), (1, 1), (2, 2)))
+    taken = []
+    with pytest.MonkeyPatch.context() as mp:
+        scatter = cpu._input_gradient_from_nonzeros
+        mp.setattr(cpu, "_input_gradient_from_nonzeros", lambda *args: taken.append(1) or scatter(*args))
+        for gy in (sparse, dense):
+            assert_close(cpu.conv2d_backward_input(gy, w, (14, 14), (1, 1), (2, 2)),
+                         reference.conv2d_backward_input(gy, w, (14, 14), (1, 1), (2, 2)))
+    assert taken == [1]                                          # the sparse gy only
 
 
 def test_winograd_1d_matrices_compute_a_correlation():

@@ -143,6 +143,15 @@ def test_a_given_target_costs_no_extra_forward_pass(images, method):
         M.smoothgrad(model, images, 3, n=4, seed=0)
 
 
+@pytest.mark.parametrize("target", [-1, 3])
+def test_a_users_method_gets_a_checked_target(images, target):
+    """A callable need not check the target itself: SmoothGrad does, against the logits."""
+    recorder = Recorder(lambda model, x, target, **kwargs: np.zeros_like(x))
+    with pytest.raises(ValueError, match=rf"target: expected class indices in \[0, 3\), got {target}"):
+        M.smoothgrad(tiny_cnn(), images, target, method=recorder, n=4, seed=0)
+    assert recorder.calls == []
+
+
 def test_seeds_make_results_reproducible_in_either_dtype(images):
     images = images.astype(np.float32).astype(np.float64)     # the same x for both dtypes
     model = tiny_cnn()

@@ -1,5 +1,9 @@
 """Batch parallelism (minisg.parallel): slices, threads, and results equal to one thread's."""
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,8 +51,16 @@ def blas_threads():
     return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
 
-def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
+def multithreaded_blas():
+    """BLAS's thread counts, skipping the test where limiting them to one would show nothing."""
     before = blas_threads()
+    if not before or max(before) <= 1:
+        pytest.skip(f"BLAS runs on one thread already here ({before}): nothing to limit")
+    return before
+
+
+def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
+    before = multithreaded_blas()
     seen = parallel.map_slices(lambda start, stop: blas_threads(), 40)
     assert all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
@@ -65,18 +77,19 @@ def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
 def test_callers_in_several_threads_each_get_single_threaded_blas(two_threads):
     """map_slices from two user threads at once: every slice runs with BLAS on one thread,
     and BLAS's own setting is back once both are done."""
-    before = blas_threads()
+    before = multithreaded_blas()
     seen, started = [], threading.Barrier(2, timeout=30)
 
     def caller():
         started.wait()
         seen.extend(parallel.map_slices(lambda start, stop: blas_threads(), 40))
 
-    callers = [threading.Thread(target=caller) for _ in range(2)]
+    callers = [threading.Thread(target=caller, daemon=True) for _ in range(2)]
     for thread in callers:
         thread.start()
     for thread in callers:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in callers)      # no deadlock
     assert len(seen) == 4 and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
 
@@ -104,3 +117,26 @@ def test_thread_setting_is_checked(monkeypatch):
         parallel.get_threads()
     monkeypatch.setenv("MINISG_THREADS", "3")
     assert parallel.get_threads() == 3
+
+
+def test_set_threads_is_refused_inside_a_slice(two_threads):
+    def inside(start, stop):
+        with pytest.raises(RuntimeError, match="set_threads: called from a minisg worker thread"):
+            parallel.set_threads(1)
+        return True
+    assert parallel.map_slices(inside, 40) == [True, True]
+
+
+def test_numbas_workqueue_layer_runs_everything_in_the_calling_thread():
+    """Numba's fallback threading layer aborts the process when two threads run its parallel
+    kernels at once: minisg must notice and not slice there."""
+    script = ("import numpy as np; from minisg import parallel, methods as M\n"
+              "from tests.test_parallel import tiny_cnn\n"
+              "parallel.set_threads(2)\n"
+              "maps = M.vanilla_gradient(tiny_cnn(), np.random.default_rng(0).random((40, 1, 8, 8)), 1)\n"
+              "print(maps.shape, parallel._concurrent_kernels)\n")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(40, 1, 8, 8) False"

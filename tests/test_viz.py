@@ -117,5 +117,9 @@ def test_signed_columns_keep_the_diverging_colours_when_nonnegative(tmp_path):
     # gray levels have R == G == B; blue-gray-red's +1 is red (R well above B)
     assert np.allclose(auto[..., 0], auto[..., 2], atol=0.02)
     assert (forced[..., 0] - forced[..., 2] > 0.5).any()
-    with pytest.raises(ValueError, match=r"signed: expected names of columns \['D'\], got unknown \['E'\]"):
+    by_name = imread(viz.figure_grid(images, {"D": difference}, tmp_path / "name.png", cell_size=2, signed="D"))
+    np.testing.assert_array_equal(by_name, forced)
+    off = imread(viz.figure_grid(images, {"D": difference}, tmp_path / "off.png", cell_size=2, signed=False))
+    np.testing.assert_array_equal(off, auto)
+    with pytest.raises(ValueError, match=r"signed: expected True, False or names of columns \['D'\], got unknown \['E'\]"):
         viz.figure_grid(images, {"D": difference}, tmp_path / "bad.png", signed=["E"])

@@ -74,8 +74,9 @@ def check_input(model, x, dtype):
 
 def check_target(target, count, num_classes=None):
     """target as an (N,) int array in [0, num_classes); an int applies to every image.
-    With num_classes None the range is left to check_target_range, called once the logits
-    are there (no extra forward pass just to count the classes)."""
+    With num_classes None the range is left to check_target_range, called once the logits are
+    there (no extra forward pass just to count the classes): every method reaches it through
+    picked_scores, occlusion and SmoothGrad of a user's method call it themselves."""
     array = np.asarray(backend.to_numpy(target.data) if isinstance(target, Tensor) else target)
     if array.dtype.kind not in "iu":
         raise TypeError(f"target: expected an int or an array of {count} ints, got {target!r}")

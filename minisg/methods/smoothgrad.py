@@ -11,8 +11,8 @@ Any pixel method can be smoothed; the target stays the clean input's class for e
 """
 import numpy as np
 
-from ._checks import check_choice, check_count, check_nonnegative
-from ._common import evaluation_mode, noise_stdevs, noisy_copies, prepare
+from ._checks import check_choice, check_count, check_nonnegative, check_target_range
+from ._common import evaluation_mode, logits_of, noise_stdevs, noisy_copies, prepare
 from .gradients import gradient_x_input, vanilla_gradient
 from .guided import deconvnet, guided_backprop
 from .integrated_gradients import integrated_gradients
@@ -70,6 +70,8 @@ def smoothgrad(model, x, target=None, method="vanilla", n=50, noise_level=0.15, 
     rng = np.random.default_rng(seed)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
+        if method not in SMOOTHABLE.values():    # a user's method may not check the target's range
+            check_target_range(target, logits_of(model, x[:1]).shape[1])
         if batch_size is not None:
             method_kwargs["batch_size"] = batch_size
         sigmas = noise_stdevs(x, noise_level, stdev)
