@@ -27,7 +27,6 @@ MIN_IMAGES_PER_THREAD = 8  # below this the slices are too small to pay for the 
 
 _local = threading.local()      # .inside: True in a worker thread (no nesting)
 _pool = None
-_pool_lock = threading.Lock()
 _threads = None
 _concurrent_kernels = None       # decided on first use (_kernels_allow_concurrent_calls)
 _blas_controller = None
@@ -63,7 +62,7 @@ def set_threads(count):
         raise ValueError(f"set_threads: expected an int >= 1, got {count!r}")
     if getattr(_local, "inside", False):
         raise RuntimeError("set_threads: called from a minisg worker thread; call it outside map_slices")
-    with _region_lock, _pool_lock:
+    with _region_lock:
         if _pool is not None and count != _threads:
             _pool.shutdown(wait=True)
             _pool = None
@@ -78,12 +77,12 @@ def _start_worker():
 
 
 def _get_pool(threads):
+    """The worker pool, made on first use (call with _region_lock held, as set_threads does)."""
     global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="minisg",
-                                                          initializer=_start_worker)
-        return _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="minisg",
+                                                      initializer=_start_worker)
+    return _pool
 
 
 def _single_threaded_blas():
