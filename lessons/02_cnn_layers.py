@@ -34,19 +34,23 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter: no __file__; assume we sit in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root, so `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 import minisg  # noqa: E402
-from minisg import Tensor, data, grad, models  # noqa: E402
+from minisg import Tensor, data, files, grad, models  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg.kernels import cpu as numba_kernels  # noqa: E402
 from minisg.kernels import reference  # noqa: E402
@@ -234,7 +238,8 @@ for where_name, fraction in tie_stats.items():
 # %% [markdown]
 # So on MNIST the tie rule is not a corner case: it decides where much of the gradient flows.
 # A different rule (last maximum, or splitting the gradient equally) gives a different —
-# equally "valid" — sensitivity map. `minisg` fixes one rule and documents it (METHODS.md §0).
+# equally "valid" — sensitivity map. `minisg` fixes one rule and documents it
+# (`minisg/methods/METHODS.md` §0).
 #
 # ## 4. The model's first layer, seen through im2col
 #
@@ -312,8 +317,18 @@ save(figure, "02_im2col.png")
 # numbers are noisy — compare orders of magnitude, and re-run to see the spread.
 
 # %%
+def exercise_file():
+    """Your ex02_cnn_layers.py: beside this lesson (lessons/exercises/), else in the working
+    directory (where `minisg exercises 02` copies the stubs), else the untouched stub that
+    comes with minisg (minisg.files.exercise_stubs())."""
+    for folder in (LESSON_DIR / "exercises", Path.cwd(), files.exercise_stubs()):
+        if (folder / "ex02_cnn_layers.py").is_file():
+            return folder / "ex02_cnn_layers.py"
+    return LESSON_DIR / "exercises" / "ex02_cnn_layers.py"   # missing: the import below says so
+
+
 def load_exercise_module():
-    path = LESSON_DIR / "exercises" / "ex02_cnn_layers.py"
+    path = exercise_file()
     spec = importlib.util.spec_from_file_location("lesson02_student_ex02", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -326,7 +341,7 @@ def student_versions():
     try:
         exercise = load_exercise_module()
     except Exception as exc:  # a half-written file must not stop the lesson
-        return {"bwd_in": None, "pool bwd": None}, f"could not import exercises/ex02_cnn_layers.py ({exc})"
+        return {"bwd_in": None, "pool bwd": None}, f"could not import {exercise_file()} ({exc})"
     small = np.random.default_rng(5)
     x, w = small.standard_normal((2, 3, 6, 6)), small.standard_normal((4, 3, 3, 3))
     gy = small.standard_normal((2, 4, 6, 6))

@@ -15,7 +15,8 @@
 #
 # 1. builds that network with minisg and follows a batch through it;
 # 2. writes the training loop out by hand — softmax cross-entropy, Adam, dropout — and runs
-#    a short demo (it never touches the shipped models in `data/models/`);
+#    a short demo (it never touches the shipped models: it writes its checkpoint to the
+#    figures folder);
 # 3. shows what the training noise looks like at levels 0.1 and 0.2;
 # 4. loads the two shipped checkpoints (`mnist_cnn`, trained clean; `mnist_cnn_noise`, trained
 #    with noise level 0.1), prints their accuracy table from the stored metadata, and measures
@@ -39,16 +40,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter: no __file__; assume we sit in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root, so `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 import minisg  # noqa: E402
 from minisg import Tensor, data, models, train, viz  # noqa: E402
@@ -266,7 +271,7 @@ PAIR = ("mnist_cnn", "mnist_cnn_noise")            # the two networks of the Smo
 shipped = {name: models.load(name) for name in PAIR}
 others = [name for name in models.SHIPPED if name not in PAIR]
 if others:
-    print(f"(data/models also holds {', '.join(others)}, used by later lessons)")
+    print(f"(minisg also ships {', '.join(others)}, used by later lessons)")
 print(f"{'model':17s}{'train noise':>12s}{'steps':>7s}{'epochs':>7s}{'batch':>6s}{'lr':>8s}{'device':>7s}"
       f"{'train s':>9s}{'test acc (meta)':>16s}")
 for name, net in shipped.items():
@@ -336,8 +341,8 @@ save(figure, "03_validation_accuracy.png")
 # model, so read it as "no loss" rather than "better"). The validation curves show no sign
 # of over-fitting over 19 epochs (dropout at work). The demo shows the first few hundred
 # steps of the same story: the loss falls fast, and training noise of level 0.1 slows it
-# only a little (after 300 steps, 94.2% against 93.2% on 2,000 validation images in a full
-# run). What noise training does to the *sensitivity maps* is the subject of lesson 09.
+# only a little (after 300 steps, about 94% against 93% on 2,000 validation images in a full
+# run; the demo's table above prints yours). What noise training does to the *sensitivity maps* is the subject of lesson 09.
 #
 # ## Exercises
 #
@@ -351,7 +356,8 @@ save(figure, "03_validation_accuracy.png")
 #    How does the time per step compare with the GPU's (meta: `images_per_second`)?
 #
 # There is no graded exercise file for this lesson; `minisg train --help` shows how to train
-# a model of your own (write it outside `data/models/`, e.g. `--out runs/my_cnn.npz`).
+# a model of your own (write it to a path of your own, e.g. `--out runs/my_cnn.npz`, and load it
+# with `models.load("runs/my_cnn.npz")`).
 
 # %%
 print(f"lesson 03 finished in {time.perf_counter() - STARTED:.1f} s "

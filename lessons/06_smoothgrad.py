@@ -10,9 +10,9 @@
 # # Lesson 06 — SmoothGrad: average the gradient over a noisy neighbourhood
 #
 # Lesson 05 showed that the gradient $M_c(x) = \partial S_c / \partial x$ of a ReLU network
-# jumps around wildly when the input moves by tiny amounts: at the scale of a pixel's
-# neighbourhood the score surface is rough, so the gradient at one exact point is a noisy
-# reading. SmoothGrad (Smilkov et al. 2017, eq. 3) reads it many times around $x$ and averages:
+# changes in jumps when the input moves by tiny amounts — most of all in the very first step
+# away from a clean digit, more mildly after it: at the scale of a pixel's neighbourhood the
+# score surface is rough, so the gradient at one exact point is a noisy reading. SmoothGrad (Smilkov et al. 2017, eq. 3) reads it many times around $x$ and averages:
 #
 # $$\hat M_c(x) = \frac{1}{n} \sum_{m=1}^{n} M_c(x + \varepsilon_m), \qquad
 #   \varepsilon_m \sim \mathcal N(0, \sigma^2 I).$$
@@ -45,16 +45,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402

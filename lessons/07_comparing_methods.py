@@ -43,16 +43,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 from minisg import Tensor, data, metrics, models, no_grad, viz  # noqa: E402
 from minisg import methods as M  # noqa: E402
@@ -231,7 +235,7 @@ print(f"cosine similarity of IG and IG × input: {fmt(cosine, 3)}")
 #   speckle (mass on ink 0.85 to 0.95, total variation 0.070 to 0.055). For IG the picture
 #   gets smoother along the strokes, and a new detail appears in the numbers: with noise
 #   added to $x$, the factor $(x + \varepsilon - x')$ is no longer zero on black pixels, so
-#   SmoothGrad(IG) is not blind there any more (16% of $|M|$ off the ink). On MNIST both
+#   SmoothGrad(IG) is not blind there any more (16% of $|M|$ on black pixels). On MNIST both
 #   effects are modest — IG and GBP were already concentrated on the strokes; the paper's
 #   Inception images give them far more background texture to be noisy about.
 #

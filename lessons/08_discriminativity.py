@@ -35,16 +35,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -277,9 +281,23 @@ save(figure, "08_discriminativity_scores.png")
 #   gradient of "3" on the "8" says how to make the 8 more 3-like, and that is large), so
 #   the difference is a speckled mix of red and blue. Contrast between the digits 0.26,
 #   with a large spread over pairs (0.13 to 0.48).
-# - **SmoothGrad** keeps the gradient's meaning and removes speckle; the red and blue now
-#   sit on the strokes, and both scores rise (contrast 0.33, share score 0.06 to 0.11).
-#   This is the paper's Fig. 6 finding for SmoothGrad, reproduced.
+# - **SmoothGrad** raises both scores somewhat (contrast 0.26 to 0.33, share score 0.06 to
+#   0.11), but mostly on two pairs (1 vs 7 and 2 vs 5: contrast 0.57 and 0.52; the other three
+#   stay at 0.15–0.24). The picture does **not** show the paper's Fig. 6 result, where
+#   SmoothGrad paints one object red and the other blue. In the SmoothGrad column the
+#   difference is still a speckle of red and blue over both digits and the background; only
+#   the 1 vs 7 row comes close (the 1 mostly red, the 7's bar blue), while on 3 vs 8, 4 vs 9
+#   and 0 vs 6 both colours sit on both digits. The two maps behind the first row
+#   (`08_maps_per_class.png`) show why: the SmoothGrad maps for "3" and for "8" both light up
+#   both digits and bands of black background. So the paper's finding for SmoothGrad is not
+#   reproduced on MNIST, and that is plausible. On MNIST the *absence* of ink is evidence
+#   too: each class's logit is sensitive to where a stroke could be added, on the other digit
+#   and on the background, and averaging over noise smooths that sensitivity without moving
+#   it onto the class's own digit. Digit classes also share strokes (a 3 is most of an 8), so
+#   the evidence for the two classes overlaps in place. And the cell model reads both halves
+#   with the same head, so each class's score responds to both digits by construction. The
+#   paper's example is an ImageNet network on a photograph of two unrelated objects, whose
+#   evidence is confined to each object.
 # - **Integrated Gradients** is as discriminative as SmoothGrad by contrast (0.33) and far
 #   ahead on the share score (0.33), because it puts nothing on the black background.
 # - **Guided BackProp** (and its smoothed version) has the *lowest* contrast of the pixel

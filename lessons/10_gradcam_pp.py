@@ -57,16 +57,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -439,7 +443,7 @@ with np.errstate(over="ignore"):
 #   negative or undefined almost everywhere and the true Grad-CAM++ of the probability is an
 #   empty map, while the closed form still draws a plausible one. Grad-CAM++ of a
 #   probability, as some code computes it, is not the formula it claims to be — which is why
-#   METHODS.md insists on the logit.
+#   minisg's specification (`minisg/methods/METHODS.md` §0) insists on the logit.
 #
 # ## Exercises
 #

@@ -43,16 +43,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 from minisg import Tensor, data, grad, metrics, models, no_grad, viz  # noqa: E402
 from minisg import methods as M  # noqa: E402
@@ -197,7 +201,7 @@ for name, maps in layers.items():
           f"{coverage(maps, ink[:rows]).mean():>14.3f}")
 
 # %% [markdown]
-# ## 3. Fig. 4: a subset of feature maps
+# ## 3. A subset of feature maps (the paper's Fig. 2)
 #
 # With `filters=[k]`, only channel $k$ is kept: $L = \mathrm{relu}(w_k A^k)$, with the same
 # $w_k$ as in the full map (its $S_k$ only involves channel $k$). So the total of channel
@@ -221,14 +225,14 @@ selection[f"filters {sorted(int(k) for k in top)}"] = smooth_pp(model, digit, di
                                                                filters=[int(k) for k in top])
 selection[f"filter {weak} (weak)"] = smooth_pp(model, digit, digit_class, filters=[int(weak)])
 viz.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in selection.items()},
-                OUT / "11_feature_maps_fig4.png", row_labels=[f"class {digit_class[0]}"], cell_size=1.9,
+                OUT / "11_feature_maps_fig2.png", row_labels=[f"class {digit_class[0]}"], cell_size=1.9,
                 title="Smooth Grad-CAM++ of chosen relu2 feature maps (each map scaled by its own max)")
-print(f"wrote {OUT / '11_feature_maps_fig4.png'}")
+print(f"wrote {OUT / '11_feature_maps_fig2.png'}")
 for name, maps in selection.items():
     print(f"  {name:<22} map total {maps.sum():9.4f}   peak {maps.max():.4f}")
 
 # %% [markdown]
-# ## 4. Fig. 5: single neurons and regions of neurons
+# ## 4. Single neurons and regions of neurons (the paper's Figs. 4 and 5)
 #
 # `neurons=[(r, c), ...]` keeps single positions of every (selected) channel;
 # `region=True` with two corners keeps the box between them (the paper's
@@ -248,10 +252,10 @@ neuron_maps = {
     f"neuron {peak_cells[0]}": smooth_pp(model, digit, digit_class, neurons=peak_cells[:1]),
 }
 viz.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in neuron_maps.items()},
-                OUT / "11_neurons_fig5.png", row_labels=[f"class {digit_class[0]}"], cell_size=2.0,
+                OUT / "11_neurons_figs4_5.png", row_labels=[f"class {digit_class[0]}"], cell_size=2.0,
                 titles=[name.replace("neurons [", "neurons\n[") for name in neuron_maps],
                 title="Smooth Grad-CAM++ of selected relu2 neurons (each map scaled by its own max)")
-print(f"wrote {OUT / '11_neurons_fig5.png'}")
+print(f"wrote {OUT / '11_neurons_figs4_5.png'}")
 whole = neuron_maps["all neurons"].sum()
 for name, maps in neuron_maps.items():
     print(f"  {name:<40} map total {maps.sum():8.4f} ({100 * maps.sum() / whole:5.1f}% of the full map's)")
@@ -337,20 +341,22 @@ for name, maps in several.items():
 #   stable (about 2% between seeds; 0.6% with $n$ = 50). The paper's examples were
 #   ImageNet photos through VGG-16, with far more channels whose weights can move; on this
 #   small MNIST network the method collapses to Grad-CAM++. (torch-cam's variant does move
-#   the map, by about 30%, because it draws the map from the *last noisy sample's*
-#   activations: a single noisy forward pass, not an average.)
+#   the map, by far more — the relative difference is printed above — because it takes the
+#   *last noisy sample's* gradient instead of the average $m_1$ and draws the map from that
+#   sample's activations: a single noisy forward pass, not an average.)
 # - **Layers.** relu1 maps follow the strokes at full resolution; Grad-CAM at relu1 is
 #   almost empty (its weighted sum is negative nearly everywhere). Grad-CAM++ at relu1 has
 #   a uniform background: on black pixels every relu1 unit outputs its bias, the same
 #   everywhere, so any positive mixture of channels is flat there.
-# - **Feature maps (Fig. 4).** The evidence is spread over many channels: the three largest
-#   single-channel maps hold under 10% of the total. Single channels act as part detectors
-#   — one fires on the 7's stem, another on its bar — and a weak channel's map is a faint
-#   spot (scaled by its own max; judge it by the printed total).
-# - **Neurons (Fig. 5).** Region and neuron selections keep only the chosen positions. They
-#   are not slices of the full map: zeroing the other positions also lowers $S_k$ and so
-#   raises $\alpha$, which is why the two half-regions together hold about 130% of the full
-#   map's total. A tool for asking "what did these units contribute", not a partition.
+# - **Feature maps (the paper's Fig. 2).** The evidence is spread over many channels: the
+#   three largest single-channel maps hold under 10% of the total. Single channels act as
+#   part detectors — one fires on the 7's stem, another on its bar — and a weak channel's
+#   map is a faint spot (scaled by its own max; judge it by the printed total).
+# - **Neurons (the paper's Figs. 4–5).** Region and neuron selections keep only the chosen
+#   positions. They are not slices of the full map: zeroing the other positions also lowers
+#   $S_k$ and so raises $\alpha$, which is why the two half-regions together hold about 130%
+#   of the full map's total. A tool for asking "what did these units contribute", not a
+#   partition.
 # - **Several digits.** Grad-CAM is uneven — on the strip of 7s it puts 3% of its mass on the
 #   third digit and covers none of the three at half its maximum; on the 4s it misses one.
 #   Grad-CAM++ and Smooth Grad-CAM++ cover all three digits of every strip, with shares

@@ -62,16 +62,20 @@ import numpy as np
 
 
 def _lesson_dir():
-    """The lessons/ folder, whether this file runs as a script or inside Jupyter."""
+    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
     try:
         return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: we are in lessons/ or in the repository root
+    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
         here = Path.cwd()
-        return here if (here / "exercises").is_dir() else here / "lessons"
+        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
 
 
 LESSON_DIR = _lesson_dir()
-sys.path.insert(0, str(LESSON_DIR.parent))  # the repository root: `import minisg` works uninstalled
+if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
+    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
+    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
+    # MNIST files (minisg.files), whatever the working directory.
+    sys.path.insert(0, str(LESSON_DIR.parent))
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -337,8 +341,9 @@ print(f"wrote {OUT / '13_maps.png'}")
 # `minisg evaluate` (the first ten of each class, classes taken in turn), mean ± standard
 # error over digits:
 #
-# - **localisation** against the digit's ink (pixels > 0.1): *pointing* — is the map's maximum
-#   within 2 px of the ink; *mass* — share of the map's positive part on the ink (*mass abs*:
+# - **localisation** against the digit's ink (pixels > 0.1): *pointing* — does the map's
+#   maximum lie on the ink itself (tolerance 0 px, `evaluate.FULL.digit_pointing_tolerance`;
+#   tied maxima share the hit); *mass* — share of the map's positive part on the ink (*mass abs*:
 #   of $|G|$); *rank acc* — share of the top-$K$ pixels on the ink, $K$ = ink pixels;
 # - **visual noise** of the displayed map: total variation (TV) and the share of spectral
 #   energy above 0.25 cycles/pixel (HF energy) — both lower = smoother;

@@ -2,20 +2,40 @@
 
 Every exercise NN.k in ``lessons/exercises/exNN_*.py`` has a check below. A check calls the
 student's functions on small seeded inputs (float64, tiny models built with minisg.nn, no
-trained checkpoints) and compares the answers with finite differences, with the properties
-of METHODS.md (SmoothGrad at noise 0 is the gradient, IG is exact on a bias-free ReLU net,
-0 < alpha <= 1/2, ...) and with minisg's own implementation. Each check passes, or fails
-with what went wrong and a hint.
+trained checkpoints) and compares the answers with finite differences, with the properties in
+minisg/methods/METHODS.md (SmoothGrad at noise 0 is the gradient, IG is exact on a bias-free
+ReLU net, 0 < alpha <= 1/2, ...) and with minisg's own implementation. Each check passes, or
+fails with what went wrong and a hint.
 
-    main(number, file=None) -> exit code   prints one line per exercise and a summary
-    run(number, file=None)  -> [Result]    the same, as data (for tests and notebooks)
+    main(number, file=None, time_limit=None) -> exit code   one line per exercise and a summary
+    run(number, file=None, time_limit=None)  -> [Result]    the same, as data (tests, notebooks)
+    copy_stubs(lesson, dest=None) -> [Path]   copies the stubs exNN_*.py (``minisg exercises NN``)
+
+Without ``file``, the student's file is the first exNN_*.py in the current folder, then in
+lessons/exercises/ under it, then the stub that comes with minisg.
 
 ``number`` is a lesson ("01", 1) or one exercise ("01.2"). Exit codes: 0 all pass,
 1 something fails, 2 unknown exercise or missing file.
+
+The student's code runs in a worker process (see "the worker" below), one exercise after
+another, each with a time limit (TIME_LIMIT seconds; ``time_limit=`` or the environment variable
+MINISG_CHECK_TIME_LIMIT change it). A file that calls sys.exit or os._exit, loops forever,
+crashes the interpreter or is killed fails the exercise it was running (every exercise when it
+happens on import) with a one-line message, and the other exercises are still graded.
 """
 import argparse
+import atexit
+import dataclasses
+import json
+import os
 import re
+import secrets
+import selectors
+import signal
+import subprocess
 import sys
+import threading
+import time
 import traceback
 import types
 import warnings
@@ -25,12 +45,18 @@ from typing import Callable
 
 import numpy as np
 
+from . import files
 from . import functional as F
 from . import nn
 from .autograd import Tensor, grad, no_grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# Seconds each exercise (and the import of the student's file) may take. The slowest honest
+# solution measured (exercise 04.1, the reference solution, on a loaded 2-core machine) takes
+# 0.9 s with Numba's kernel cache warm and 4.3 s when the kernels are compiled first: 60 s is
+# 14x that. Override: run(..., time_limit=S), main(..., time_limit=S), MINISG_CHECK_TIME_LIMIT=S.
+TIME_LIMIT = 60.0
+TIME_LIMIT_VARIABLE = "MINISG_CHECK_TIME_LIMIT"
 
 
 class Mismatch(AssertionError):
@@ -709,27 +735,123 @@ def parse_number(number):
     return lesson, only
 
 
+def default_places():
+    """Where the student's file is looked for when no --file is given, in this order."""
+    cwd = Path.cwd()
+    places = []
+    for place in (cwd, cwd / "lessons" / "exercises", files.exercise_stubs()):
+        if place not in places:
+            places.append(place)
+    return places
+
+
 def exercise_file(lesson, file=None):
-    """The student's file: `file` if given, else lessons/exercises/exNN_*.py under CWD or the repo."""
+    """The student's file: `file` if given, else the first exNN_*.py in the current folder, then
+    in lessons/exercises/ under it, then the stubs that come with minisg."""
     if file is not None:
         path = Path(file)
         if not path.is_file():
             raise UsageError(f"no such file: {file}")
         return path
     pattern = f"ex{lesson}_*.py"
-    for base in (Path.cwd(), REPO_ROOT):
-        found = sorted((base / "lessons" / "exercises").glob(pattern))
+    places = default_places()
+    for place in places:
+        found = sorted(path for path in place.glob(pattern) if path.is_file())
         if found:
             return found[0]
-    raise UsageError(f"no file lessons/exercises/{pattern} in {Path.cwd()} or {REPO_ROOT}; "
-                     f"pass --file PATH")
+    where = ", ".join(str(place) for place in places[:-1]) + f" or {places[-1]}"
+    raise UsageError(f"no file {pattern} in {where}; `minisg exercises {lesson}` copies the stubs into "
+                     f"the current directory, or pass --file PATH")
 
+
+# ------------------------------------------------------------------------------ copying the stubs
+
+def lessons_with_stubs():
+    """The lessons ("01", ...) whose exercise stubs come with minisg."""
+    found = (re.match(r"ex(\d\d)_.*\.py$", path.name) for path in files.exercise_stubs().glob("ex*_*.py"))
+    return sorted({match.group(1) for match in found if match})
+
+
+def copy_stubs(lesson, dest=None):
+    """Copy lesson `lesson`'s stubs exNN_*.py into the folder `dest` (default: the current one)
+    and return the paths written (``minisg exercises NN [--dest DIR]``).
+
+    Never overwrites: when a file of that name is already there, nothing is copied and a
+    UsageError names it. Each copy appears whole or not at all (a temporary file, hard-linked
+    to its name; the link fails when the name exists, even one made a moment ago).
+    """
+    text = str(lesson).strip()
+    found = re.fullmatch(r"(\d{1,2})(?:\.\d+)?", text)
+    number = f"{int(found.group(1)):02d}" if found else None
+    sources = sorted(files.exercise_stubs().glob(f"ex{number}_*.py")) if number else []
+    if not sources:
+        what = f"lesson {number}" if number else repr(text)
+        raise UsageError(f"{what} has no exercises; lessons with exercises: {', '.join(lessons_with_stubs())}")
+    dest = Path.cwd() if dest is None else Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest} is a file, not a folder")
+    targets = [dest / source.name for source in sources]
+    existing = [target for target in targets if os.path.lexists(target)]
+    if existing:
+        raise UsageError(_refusal(existing))
+    written, current = [], dest
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for source, current in zip(sources, targets):
+            if not _copy_new(source, current):
+                raise FileExistsError(current)
+            written.append(current)
+    except BaseException as error:
+        for path in written:  # all or nothing
+            path.unlink(missing_ok=True)
+        if isinstance(error, FileExistsError):
+            raise UsageError(_refusal([current])) from None
+        if isinstance(error, OSError):
+            raise UsageError(f"cannot write {current}: {error.strerror or error}") from None
+        raise
+    return written
+
+
+def _refusal(existing):
+    names = ", ".join(str(path) for path in existing)
+    verb, pronoun = ("exists", "it") if len(existing) == 1 else ("exist", "them")
+    return (f"{names} already {verb}; nothing was copied (a copy never overwrites): move {pronoun} away "
+            f"or pass another folder (--dest DIR)")
+
+
+def _copy_new(source, target):
+    """Copy source to the new file target; False (and nothing written) when target exists."""
+    data = source.read_bytes()
+    files.remove_stale_temps(target)
+    temp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{files.TEMP_SUFFIX}"
+    try:
+        with open(temp, "xb") as handle:
+            handle.write(data)
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: create the name exclusively instead
+            try:
+                with open(target, "xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                return False
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------ checking a file
 
 def load_exercise_file(path):
     """Execute the student's file as a fresh module (no bytecode cache: edits always count).
 
     It is registered in sys.modules under a private name while it is graded (dataclasses and
-    the like look their module up there); run() removes it afterwards.
+    the like look their module up there); the worker removes it afterwards.
     """
     name = f"minisg_exercise_{Path(path).stem}"
     module = types.ModuleType(name)
@@ -755,6 +877,18 @@ def describe(error, path):
     return text
 
 
+def exit_call(error):
+    """How a SystemExit was raised: 'sys.exit(3)', 'sys.exit()'."""
+    return "sys.exit()" if error.code is None else f"sys.exit({error.code!r})"
+
+
+EXIT_HINT = ("the grader imports your file and calls its functions: remove the exit call (code meant to run "
+             "only as a script goes under `if __name__ == \"__main__\":`)")
+TIMEOUT_HINT = (f"look for a loop whose condition never changes; on a slow machine {TIME_LIMIT_VARIABLE}=SECONDS "
+                f"gives each exercise more time")
+CRASH_HINT = "call your function yourself on a small input to see where the process dies"
+
+
 def run_one(item, module, path):
     missing = [name for name in item.names if not hasattr(module, name)]
     if missing:
@@ -770,36 +904,348 @@ def run_one(item, module, path):
         return Result(item.number, item.title, False, "not implemented yet" + needs, item.hint)
     except Mismatch as error:
         return Result(item.number, item.title, False, str(error), error.hint or item.hint)
-    except Exception as error:  # noqa: BLE001 -- any error of the student's code is a result
+    except SystemExit as error:
+        return Result(item.number, item.title, False,
+                      f"the file called {exit_call(error)} while running exercise {item.number}", EXIT_HINT)
+    except BaseException as error:  # noqa: BLE001 -- any error of the student's code is a result
         return Result(item.number, item.title, False, f"your code raised {describe(error, path)}", item.hint)
     return Result(item.number, item.title, True)
 
 
-def run(number, file=None):
-    """Check lesson `number`'s exercises (or one exercise "NN.k"); returns a list of Results."""
+# ------------------------------------------------------------------------------ the worker
+#
+# run() grades the file in a worker process: `python -u -c _WORKER_CODE` imports this module with
+# the caller's sys.path and serve()s jobs. A job is one JSON line on a pipe, {"path", "cwd",
+# "numbers"}; the answers are JSON lines on another pipe: {"ready": true} once started, then per
+# job {"loaded": true} or {"loaded": false, "message", "hint"}, then one Result per exercise.
+# Only strings and booleans cross, never the student's objects. The caller waits at most the time
+# limit for each answer; on a timeout, or when the worker dies (os._exit, a crash, a kill), it
+# kills the worker, writes that exercise's FAIL and grades the remaining ones in a new worker.
+# The worker is kept for the next run() of the same process (starting one costs about as much as
+# importing minisg, and lesson 04's checks load Numba's kernels once); after each job it puts back
+# the functions, classes and modules of minisg's and NumPy's module namespaces that the student's
+# file may have rebound (`F.exp = exp`), and drops the file's module.
+
+_WORKER_CODE = ("import sys; fds = [int(fd) for fd in sys.argv[1:3]]; sys.path[:] = sys.argv[3:]; "
+                "sys.argv[:] = ['minisg-check-worker']; from minisg.check import serve; serve(*fds)")
+
+
+class GraderError(RuntimeError):
+    """The worker process could not be started (not the student's fault)."""
+
+
+def serve(job_fd, answer_fd):
+    """The worker's loop: grade each job that arrives on job_fd, answer on answer_fd."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the caller, which then kills us
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    answers = os.fdopen(answer_fd, "wb")
+
+    def send(message):
+        for stream in (sys.stdout, sys.stderr):  # the student's prints come before the results
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 -- the student may have replaced sys.stdout
+                pass
+        answers.write(json.dumps(message).encode() + b"\n")
+        answers.flush()
+
+    send({"ready": True})
+    with os.fdopen(job_fd, "rb") as jobs:
+        for line in jobs:
+            _grade_job(json.loads(line), send)
+
+
+def _exit_when_orphaned(parent):
+    """End the worker when its caller is gone (killed while the student's code loops)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _grade_job(job, send):
+    path = job["path"]
+    try:
+        os.chdir(job["cwd"])  # the caller's folder: relative paths mean the same to the file
+    except OSError:
+        pass
+    sys.argv[:] = [path]
+    by_number = {e.number: e for lesson in EXERCISES.values() for e in lesson}
+    items = [by_number[number] for number in job["numbers"]]
+    saved = _library_state()
+    module = None
+    try:
+        try:
+            module = load_exercise_file(path)
+        except SystemExit as error:
+            send({"loaded": False, "message": f"the file called {exit_call(error)} while being imported",
+                  "hint": EXIT_HINT})
+            return
+        except BaseException as error:  # noqa: BLE001
+            send({"loaded": False, "message": f"{path} could not be loaded: {_describe_safely(error, path)}",
+                  "hint": "fix that error, then check again"})
+            return
+        send({"loaded": True})
+        for item in items:
+            try:
+                result = run_one(item, module, path)
+            except BaseException as error:  # noqa: BLE001 -- e.g. an exception whose str() raises
+                result = Result(item.number, item.title, False, f"your code raised {type(error).__name__}",
+                                item.hint)
+            send(dataclasses.asdict(result))
+    finally:
+        if module is not None:
+            sys.modules.pop(module.__name__, None)
+        _restore_library_state(saved)
+
+
+def _describe_safely(error, path):
+    try:
+        return describe(error, path)
+    except BaseException:  # noqa: BLE001
+        return type(error).__name__
+
+
+_RESTORED = (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType, np.ufunc)
+
+
+def _library_state():
+    return [(vars(module), dict(vars(module))) for name, module in list(sys.modules.items())
+            if module is not None and (name in ("minisg", "numpy") or name.startswith("minisg."))]
+
+
+def _restore_library_state(state):
+    for namespace, saved in state:
+        for key, value in saved.items():
+            if isinstance(value, _RESTORED) and namespace.get(key) is not value:
+                namespace[key] = value
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Died(Exception):
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status  # the exit status (negative: the signal), None: no sensible answer
+
+
+class _Worker:
+    """The caller's end of one worker process."""
+
+    def __init__(self):
+        if not sys.executable:
+            raise GraderError("cannot start a worker process: sys.executable is not set")
+        job_read, self._jobs = os.pipe()
+        self._answers, answer_write = os.pipe()
+        paths = [entry for entry in sys.path if isinstance(entry, str)]
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-u", "-c", _WORKER_CODE, str(job_read), str(answer_write), *paths],
+                stdin=subprocess.DEVNULL, pass_fds=(job_read, answer_write))
+        except OSError as error:
+            for fd in (self._jobs, self._answers):
+                os.close(fd)
+            raise GraderError(f"cannot start a worker process ({sys.executable}): {error}") from None
+        finally:
+            os.close(job_read)
+            os.close(answer_write)
+        self.owner = os.getpid()
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._answers, selectors.EVENT_READ)
+        self._closed = False
+
+    def send(self, message):
+        data = json.dumps(message).encode() + b"\n"
+        try:
+            while data:
+                data = data[os.write(self._jobs, data):]
+        except BrokenPipeError:
+            raise _Died(self._exit_status()) from None
+
+    def receive(self, timeout):
+        """The next answer; _Timeout after `timeout` seconds, _Died when the worker is gone."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout()
+            if not self._selector.select(remaining):
+                continue
+            chunk = os.read(self._answers, 1 << 16)
+            if not chunk:
+                raise _Died(self._exit_status())
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise _Died(None)
+        return answer
+
+    def _exit_status(self):
+        try:
+            return self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # it closed its end of the pipe but runs on
+            return None
+
+    def alive(self):
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def close(self, wait=0.0):
+        """Stop the worker: let it finish for up to `wait` seconds (it ends when its job pipe
+        closes), then kill it. In a forked copy of the caller, only forget it."""
+        if self._closed:
+            return
+        self._closed = True
+        mine = self.owner == os.getpid()
+        os.close(self._jobs)
+        if mine and wait > 0:
+            try:
+                self.process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+        if mine and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._selector.close()
+        os.close(self._answers)
+
+
+_worker = None
+_worker_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _started_worker(limit):
+    """The worker of this process, started (and waited for) if there is none."""
+    global _worker, _atexit_registered
+    if _worker is not None and not _worker.alive():
+        _discard_worker()
+    if _worker is None:
+        worker = _Worker()
+        try:
+            worker.receive(max(TIME_LIMIT, limit))
+        except (_Timeout, _Died) as error:
+            worker.close()
+            status = getattr(error, "status", None)
+            raise GraderError("the worker process did not start"
+                              + (f" (exit status {status}; its error is above)" if status is not None else "")) from None
+        _worker = worker
+        if not _atexit_registered:
+            atexit.register(_discard_worker, 1.0)
+            _atexit_registered = True
+    return _worker
+
+
+def _discard_worker(wait=0.0):
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.close(wait)
+
+
+def _stopped(error, limit, during, what):
+    """The message of an exercise (or the import, `what`) that timed out or ended the worker."""
+    if isinstance(error, _Timeout):
+        return f"{what} took longer than {limit:g} s (time limit); an endless loop?", TIMEOUT_HINT
+    status = error.status
+    if status is None:
+        return f"the grading process stopped answering {during}", CRASH_HINT
+    if status >= 0:
+        return (f"the file ended the grading process {during}: exit status {status} (os._exit({status})?)",
+                EXIT_HINT)
+    try:
+        name, meaning = signal.Signals(-status).name, signal.strsignal(-status)
+    except ValueError:
+        name, meaning = f"signal {-status}", None
+    if name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT"):
+        return f"the grading process crashed {during}: {name} ({meaning})", CRASH_HINT
+    extra = "; out of memory?" if name == "SIGKILL" else ""
+    return f"the grading process was killed {during}: {name} ({meaning}{extra})", CRASH_HINT
+
+
+def time_limit_seconds(time_limit=None):
+    """`time_limit` if given, else $MINISG_CHECK_TIME_LIMIT if set, else TIME_LIMIT."""
+    name, value = "time_limit", time_limit
+    if value is None:
+        value = os.environ.get(TIME_LIMIT_VARIABLE, "").strip()
+        if not value:
+            return TIME_LIMIT
+        name = TIME_LIMIT_VARIABLE
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _grade(path, items, limit):
+    results, pending = [], list(items)
+    while pending:  # one pass per worker: a timeout or a crash ends it, the rest go to a new one
+        worker = _started_worker(limit)
+        try:
+            worker.send({"path": str(path), "cwd": os.getcwd(), "numbers": [e.number for e in pending]})
+            loaded = worker.receive(limit)
+        except (_Timeout, _Died) as error:
+            _discard_worker()
+            message, hint = _stopped(error, limit, "while being imported", "importing the file")
+            return results + [Result(e.number, e.title, False, message, hint) for e in pending]
+        if not loaded.get("loaded"):
+            return results + [Result(e.number, e.title, False, str(loaded.get("message")), str(loaded.get("hint")))
+                              for e in pending]
+        while pending:
+            item = pending.pop(0)
+            try:
+                answer = worker.receive(limit)
+            except (_Timeout, _Died) as error:
+                _discard_worker()
+                message, hint = _stopped(error, limit, f"while running exercise {item.number}",
+                                         f"exercise {item.number}")
+                results.append(Result(item.number, item.title, False, message, hint))
+                break
+            results.append(Result(item.number, item.title, answer.get("passed") is True,
+                                  str(answer.get("message", "")), str(answer.get("hint", ""))))
+    return results
+
+
+# ------------------------------------------------------------------------------ run and main
+
+def run(number, file=None, time_limit=None):
+    """Check lesson `number`'s exercises (or one exercise "NN.k"); returns a list of Results.
+
+    Each exercise (and the import of the file) may take `time_limit` seconds (default: TIME_LIMIT,
+    or $MINISG_CHECK_TIME_LIMIT when set)."""
     lesson, only = parse_number(number)
     path = exercise_file(lesson, file)
+    limit = time_limit_seconds(time_limit)
     items = [e for e in EXERCISES[lesson] if only in (None, e.number)]
-    try:
-        module = load_exercise_file(path)
-    except Exception as error:  # noqa: BLE001
-        message = f"{path} could not be loaded: {describe(error, path)}"
-        return [Result(e.number, e.title, False, message, "fix that error, then check again") for e in items]
-    try:
-        return [run_one(item, module, path) for item in items]
-    finally:
-        sys.modules.pop(module.__name__, None)
+    with _worker_lock:
+        try:
+            return _grade(path, items, limit)
+        except BaseException:  # Ctrl-C or an error here: never leave a worker running a job
+            _discard_worker()
+            raise
 
 
-def main(number, file=None):
+def main(number, file=None, time_limit=None):
     """Print one line per exercise and a summary; 0 when all pass, 1 otherwise, 2 on bad usage."""
     try:
         lesson, _ = parse_number(number)
         path = exercise_file(lesson, file)
-        results = run(number, file)
+        results = run(number, file, time_limit=time_limit)
     except UsageError as error:
         print(f"minisg check: {error}", file=sys.stderr)
         return 2
+    except GraderError as error:
+        print(f"minisg check: {error}", file=sys.stderr)
+        return 1
     print(f"checking {path}")
     for result in results:
         print(result.line())
@@ -812,6 +1258,9 @@ def main(number, file=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m minisg.check", description=__doc__.splitlines()[0])
     parser.add_argument("number", help="a lesson (01) or one exercise (01.2)")
-    parser.add_argument("--file", help="the file to grade (default lessons/exercises/exNN_*.py)")
+    parser.add_argument("--file", help="the file to grade (default: the first exNN_*.py in the current folder, "
+                                       "then in lessons/exercises/, then the stubs that come with minisg)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help=f"for each exercise (default {TIME_LIMIT:g}, or ${TIME_LIMIT_VARIABLE})")
     arguments = parser.parse_args()
-    sys.exit(main(arguments.number, arguments.file))
+    sys.exit(main(arguments.number, arguments.file, time_limit=arguments.time_limit))

@@ -1,7 +1,16 @@
-"""The `minisg` command line: one subcommand per job, each a thin layer over the library."""
+"""The `minisg` command line: one subcommand per job, each a thin layer over the library.
+
+Every failure is one line on stderr naming the argument, with exit code 2 (MINISG_DEBUG=1 shows
+the traceback instead); Ctrl-C (or SIGTERM) stops with one line and exit code 130 (143), leaving
+every file as it was or complete.
+"""
 import argparse
+import contextlib
+import os
 import shlex
+import signal
 import sys
+import threading
 
 
 def _cmd_bench(args):
@@ -23,19 +32,15 @@ def _grad_penalty_weight(args):
 def _cmd_train(args):
     from . import train
     config = train.TrainConfig(
-        task=args.task, out=args.out or f"data/models/{'scene_cnn' if args.task == 'scenes' else 'mnist_cnn'}.npz", epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
+        task=args.task, out=args.out, epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, noise_level=args.noise_level, grad_penalty_weight=_grad_penalty_weight(args),
         smoothness_weight=args.smoothness_penalty, seed=args.seed, train_subset=args.train_subset,
-        eval_subset=args.eval_subset, device=args.device, resume=args.resume, progress=not args.no_progress)
+        eval_subset=args.eval_subset, device=args.device, resume=args.resume, overwrite=args.overwrite,
+        progress=not args.no_progress)
     config.command = "minisg " + " ".join(shlex.quote(a) for a in args.argv)
-    try:
-        if config.task == "scenes":
-            from . import scenes
-            scenes.train_scenes(config)
-        else:
-            train.train(config)
-    except KeyboardInterrupt:
-        return 130
+    # --task scenes goes to scenes.train_scenes. Ctrl-C, SIGTERM and a busy or bad --out reach
+    # main(), which prints one line (exit 130, 143, 2); the last finished epoch's checkpoint stays.
+    train.train(config)
     return 0
 
 
@@ -55,7 +60,15 @@ def _cmd_evaluate_model(args):
 
 def _cmd_check(args):
     from . import check
-    return check.main(args.number, args.file)
+    return check.main(args.number, args.file, time_limit=args.time_limit)
+
+
+def _cmd_exercises(args):
+    from . import check
+    for path in check.copy_stubs(args.number, args.dest):
+        print(f"wrote {path}")
+    print(f"solve them, then grade with: minisg check {args.number}"
+          + (f" (run in {args.dest})" if args.dest else ""))
 
 
 def _cmd_evaluate(args):
@@ -74,9 +87,18 @@ def _cmd_explain(args):
                  model_name=args.model, invert=args.invert)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage is in --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minisg", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+    parser = _OneLineParser(prog="minisg", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"minisg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     demo = sub.add_parser("demo", help="every method on a few test digits: one comparison figure and timings")
     demo.add_argument("--out", default="minisg_demo.png", help="the PNG to write")
@@ -111,7 +133,9 @@ def build_parser():
     train.add_argument("--task", choices=["mnist", "scenes"], default="mnist",
                        help="mnist: the paper's digit classifier; scenes: the multi-digit scene model")
     train.add_argument("--out", default=None,
-                       help="checkpoint path (.npz); default data/models/mnist_cnn.npz or scene_cnn.npz")
+                       help="checkpoint path (.npz); default mnist_cnn_trained.npz (scene_cnn_trained.npz for "
+                            "--task scenes) in the current folder; an existing file is refused unless --resume "
+                            "or --overwrite; the shipped checkpoints are never written")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     train.add_argument("--batch-size", type=int, default=50)
@@ -127,7 +151,10 @@ def build_parser():
     train.add_argument("--train-subset", type=int, default=None, help="use only the first K training images")
     train.add_argument("--eval-subset", type=int, default=None, help="evaluate on the first K images")
     train.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    existing = train.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace an existing --out (it stays as it was until the first epoch is saved)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
 
@@ -142,25 +169,75 @@ def build_parser():
     evaluate.add_argument("--out", default="evaluation", help="folder for the table (.md, .csv) and curves")
     evaluate.set_defaults(run=_cmd_evaluate)
 
-    check = sub.add_parser("check", help="grade a classroom exercise file (lessons/exercises/exNN_*.py)")
+    exercises = sub.add_parser("exercises", help="copy the exercise stubs exNN_*.py of a lesson here")
+    exercises.add_argument("number", help="lesson number, e.g. 06")
+    exercises.add_argument("--dest", default=None, help="folder to copy them into (default: here); "
+                           "existing files are never replaced")
+    exercises.set_defaults(run=_cmd_exercises)
+
+    check = sub.add_parser("check", help="grade a classroom exercise file (exNN_*.py)")
     check.add_argument("number", help="lesson number (e.g. 06) or one exercise (e.g. 06.2)")
-    check.add_argument("--file", default=None, help="the file to grade (default: lessons/exercises/exNN_*.py)")
+    check.add_argument("--file", default=None,
+                       help="the file to grade (default: exNN_*.py here, else lessons/exercises/exNN_*.py)")
+    check.add_argument("--time-limit", type=float, default=None, metavar="S",
+                       help="seconds each exercise may take (default 60, or $MINISG_CHECK_TIME_LIMIT)")
     check.set_defaults(run=_cmd_check)
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    from .backend import DeviceError
-    from .data import DataError
-    from .models import CheckpointError
+class Terminated(Exception):
+    """SIGTERM, turned into an exception so that cleanup code runs as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        return args.run(args) or 0
-    except (DeviceError, DataError, CheckpointError, ValueError, KeyError, FileNotFoundError) as exc:
-        print(f"minisg {args.command}: error: {exc}", file=sys.stderr)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _user_errors():
+    """The exceptions that mean 'bad input or environment': one line, exit code 2."""
+    from .backend import DeviceError
+    from .check import UsageError
+    from .data import DataError
+    from .files import FileBusyError
+    from .models import CheckpointError
+    return (DeviceError, UsageError, DataError, CheckpointError, FileBusyError, ValueError, KeyError,
+            TypeError, OSError)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = "minisg"
+    try:
+        with _sigterm_raises():
+            args = build_parser().parse_args(argv)
+            args.argv = argv
+            command = f"minisg {args.command}"
+            return args.run(args) or 0
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted; files written so far are complete, nothing half-written",
+              file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"{command}: terminated; files written so far are complete, nothing half-written",
+              file=sys.stderr)
+        return 143
+    except _user_errors() as exc:
+        if os.environ.get("MINISG_DEBUG"):  # the whole traceback, for minisg's developers
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -1,6 +1,7 @@
 """MNIST for minisg: read the original IDX files, split them, batch them, add noise, build scenes.
 
-The four original MNIST files (gzip-compressed IDX) live in ``data/mnist/`` of the repository.
+The four original MNIST files (gzip-compressed IDX) ship with minisg (``data/mnist/`` of the
+repository, ``minisg/_shipped/mnist`` when installed).
 Everything here is plain NumPy and deterministic given a seed or a ``numpy.random.Generator``.
 
 - ``read_idx``     — one IDX file -> read-only uint8 array, with every check the format allows;
@@ -27,10 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-# The repository's data folder; MINISG_DATA or a root= argument point elsewhere.
-MNIST_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+from . import files
+
+# Shipped with minisg (in the installed package, or data/mnist in a checkout); MINISG_DATA or a
+# root= argument point elsewhere.
+MNIST_DIR = files.shipped("mnist")
 DATA_DIR_ENV_VAR = "MINISG_DATA"
-README_HINT = "see data/mnist/README.md in the minisg repository"
+README_HINT = f"see {MNIST_DIR / 'README.md'}"
 
 # SHA-256 and size of the UNCOMPRESSED files (the .gz wrappers may differ between gzip
 # versions; the bytes inside must not). Copied from data/mnist/README.md.
@@ -155,7 +159,7 @@ def _check_sha256(path, data, expected_sha256):
         raise DataError(
             f"{path}: SHA-256 of the uncompressed bytes is {actual}, expected {expected_sha256}; the "
             f"file is corrupt or not the original MNIST — restore it from the repository "
-            f"(git checkout -- data/mnist) or copy the original file again ({README_HINT})"
+            f"(reinstall minisg, or git checkout -- data/mnist in a checkout) or copy the original file again ({README_HINT})"
         )
 
 
@@ -174,7 +178,7 @@ def _where_the_folder_came_from(root):
         return "given as root="
     if os.environ.get(DATA_DIR_ENV_VAR, "").strip():
         return f"from the {DATA_DIR_ENV_VAR} environment variable"
-    return "the repository's default"
+    return "the files shipped with minisg"
 
 
 def _mnist_file(name, root):

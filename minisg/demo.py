@@ -32,12 +32,26 @@ def picture_of(name, maps, images):
     return viz.to_grayscale(maps, mode="absolute")
 
 
+def warm_up(model, images, names, extra=None):
+    """Run each method once on one image, so that timings exclude compiling the kernels."""
+    for name in names:
+        methods.METHODS[name](model, images[:1], **_settings(name, extra))
+
+
+def _settings(name, extra):
+    return {**METHOD_SETTINGS.get(name, {}), **(extra or {}).get(name, {})}
+
+
 def compute_all(model, images, names=None, log=print, extra=None):
-    """{method: maps} and {method: seconds} for every (or the named) method on `images`."""
+    """{method: maps} and {method: seconds} for every (or the named) method on `images`.
+
+    The times exclude compilation: every method runs once on one image first.
+    """
     names = names or list(methods.METHODS)
+    warm_up(model, images, names, extra)
     maps, seconds = {}, {}
     for name in names:
-        settings = {**METHOD_SETTINGS.get(name, {}), **(extra or {}).get(name, {})}
+        settings = _settings(name, extra)
         started = time.perf_counter()
         maps[name] = methods.METHODS[name](model, images, **settings)
         seconds[name] = time.perf_counter() - started
@@ -47,8 +61,9 @@ def compute_all(model, images, names=None, log=print, extra=None):
 
 def run_demo(out="minisg_demo.png", model_name="mnist_cnn", count=4, log=print):
     """Every method on `count` test digits (classes 0..count-1); writes one comparison PNG."""
-    if not 1 <= count <= 10:
-        raise ValueError(f"count must be between 1 and 10, got {count}")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 10:
+        raise ValueError(f"--count: expected an integer from 1 to 10, got {count!r}")
+    viz.check_figure_path(out, "--out")
     model = models.load(model_name)
     images, labels = data.load_mnist("test")
     chosen = first_digits(count)
@@ -57,7 +72,7 @@ def run_demo(out="minisg_demo.png", model_name="mnist_cnn", count=4, log=print):
         f"test digits {chosen} (labels {labels[chosen].tolist()}); time per method for all {count}:")
     maps, seconds = compute_all(model, x, log=log)
     columns = {name: picture_of(name, value, x) for name, value in maps.items()}
-    titles = [f"{name}\n{seconds[name]:.2f} s" for name in columns]
+    titles = [f"{name}\n{seconds[name]:.2f} s" for name in columns]  # compilation excluded
     path = viz.figure_grid(x, columns, out, titles=titles,
                            row_labels=[f"label {label}" for label in labels[chosen]],
                            title=f"Every method on {model_name} (pixel maps: |M|, 99th-percentile cap; CAMs over the digit)")
@@ -72,16 +87,8 @@ def read_digit_image(path, invert=None, log=print):
     (a bright border means a dark digit on white paper, which gets inverted). The digit's ink is
     cropped, scaled to fit 20x20 and centred in 28x28, as MNIST's own preprocessing did.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image {path} does not exist")
-    try:
-        with Image.open(path) as opened:
-            gray = np.asarray(opened.convert("L"), dtype=np.float32) / 255.0
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"image {path}: not a readable image file (PNG, JPEG, ...)") from exc
+    gray = np.asarray(open_image(path, "image").convert("L"), dtype=np.float32) / 255.0
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if invert is None:
         invert = bool(border.mean() > 0.5)
@@ -90,6 +97,36 @@ def read_digit_image(path, invert=None, log=print):
     if invert:
         gray = 1.0 - gray
     return _centre_like_mnist(gray, path, log)
+
+
+# Larger images are refused before they are decoded (a 50-megapixel photo is 200 MB as float32).
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def open_image(path, argument="image"):
+    """A PIL image, fully decoded, or ValueError naming `argument` and what is wrong with the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{argument} {path}: does not exist")
+    if path.is_dir():
+        raise ValueError(f"{argument} {path}: is a folder; expected an image file (PNG, JPEG, ...)")
+    try:
+        with Image.open(path) as opened:
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"{argument} {path}: {width}x{height} is {width * height:,} pixels; "
+                                 f"expected at most {MAX_IMAGE_PIXELS:,} (shrink it first)")
+            opened.load()
+            return opened.copy()
+    except Image.DecompressionBombError:  # PIL refuses to open it at all
+        raise ValueError(f"{argument} {path}: more than {MAX_IMAGE_PIXELS:,} pixels; expected at most "
+                         f"that (shrink it first)") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{argument} {path}: not a readable image file (PNG, JPEG, ...)") from None
+    except OSError as exc:  # truncated or damaged data, unreadable file
+        raise ValueError(f"{argument} {path}: cannot be read ({exc})") from None
 
 
 def _centre_like_mnist(gray, path, log):
@@ -115,7 +152,9 @@ def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, 
             invert=None, log=print):
     """A sensitivity map of a user's digit image; writes a PNG next to it (or at `out`)."""
     if method not in methods.METHODS:
-        raise ValueError(f"method must be one of {sorted(methods.METHODS)}, got {method!r}")
+        raise ValueError(f"--method: expected one of {sorted(methods.METHODS)}, got {method!r}")
+    out = Path(out) if out else Path(image_path).with_name(Path(image_path).stem + f"_{method}.png")
+    viz.check_figure_path(out, "--out")
     model = models.load(model_name)
     x = read_digit_image(image_path, invert, log)
     with no_grad():
@@ -130,7 +169,6 @@ def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, 
         extra["layer"] = layer
     settings = {**METHOD_SETTINGS.get(method, {}), **extra}
     maps = methods.METHODS[method](model, x, target, **settings)
-    out = Path(out) if out else Path(image_path).with_name(Path(image_path).stem + f"_{method}.png")
     shown = target if target is not None else predicted
     path = viz.figure_grid(x, {method: picture_of(method, maps, x)}, out,
                            title=f"{method}, class {shown}", cell_size=2.4)

@@ -29,18 +29,16 @@ import functools
 import io
 import os
 import platform
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import data, metrics, models, scenes
+from . import data, files, metrics, models, scenes
 from .methods import CAM_METHODS, METHODS
 
 DIGIT_MODEL, NOISY_DIGIT_MODEL, SCENE_MODEL = "mnist_cnn", "mnist_cnn_noise", "scene_cnn"
-DIGIT_CAM_LAYER = "relu2"            # mnist_cnn's last conv layer (METHODS.md §7)
+DIGIT_CAM_LAYER = "relu2"            # mnist_cnn's last conv layer (minisg/methods/METHODS.md §1, §7)
 SCENE_CAM_LAYER = scenes.CAM_LAYER   # scene_cnn's last conv layer ("relu3")
 SCENE_EXTRA_CAM_LAYER = "relu2"      # an earlier layer, where the head is not linear (see _scene_jobs)
 SCENE_SEEDS = {"distractors": 12_001, "pairs": 12_002, "repeats": 12_003}
@@ -334,6 +332,15 @@ def run(quick=False, out_dir="evaluation", progress=True, settings=None):
     settings, 100 digits, 3 x 50 scenes: about 3 CPU-minutes, 6 minutes on a busy two-core
     machine). `settings` overrides both.
     """
+    check_out_dir(out_dir)
+    with files.exclusive(out_dir, "--out"):  # a second run on the same folder is refused
+        results, outputs = _compute(quick, settings, progress)
+        write_files_atomically(out_dir, outputs)
+    return results
+
+
+def _compute(quick, settings, progress):
+    """All three tables as a dict, and {file name: bytes} of the reports."""
     from tqdm import tqdm
 
     settings = settings or (QUICK if quick else FULL)
@@ -352,7 +359,7 @@ def run(quick=False, out_dir="evaluation", progress=True, settings=None):
         "digit_accuracy": _digit_accuracy(digits), "ink_share": float(digits.masks.mean()),
         "elapsed": time.perf_counter() - started,
     }
-    files = {
+    outputs = {
         "results.md": report_markdown(results).encode(),
         "results.csv": results_csv(results).encode(),
         "deletion_curves.png": curves_png(curves, "deletion"),
@@ -360,8 +367,7 @@ def run(quick=False, out_dir="evaluation", progress=True, settings=None):
         "examples_digits.png": digit_examples_png(digits, digit_maps),
         "examples_scenes.png": scene_examples_png(sets, scene_maps),
     }
-    write_files_atomically(out_dir, files)
-    return results
+    return results, outputs
 
 
 def _digit_accuracy(digits):
@@ -371,25 +377,29 @@ def _digit_accuracy(digits):
             for name in (DIGIT_MODEL, NOISY_DIGIT_MODEL)}
 
 
-def write_files_atomically(out_dir, files):
-    """Write {file name: bytes} into out_dir: all to temp files first, then os.replace each.
+def write_files_atomically(out_dir, outputs):
+    """Write {file name: bytes} into out_dir: all to a staging folder first, then os.replace each.
 
     Until the first replace nothing in out_dir has changed; each replace is atomic, so every
     file is either the old one or the new one, never half written.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".evaluate-"))
-    try:
-        for name, content in files.items():
+    with files.staging_folder(out_dir) as staging:
+        for name, content in outputs.items():
             with open(staging / name, "wb") as handle:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
-        for name in files:
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for name in outputs:
+            os.replace(staging / name, Path(out_dir) / name)
+
+
+def check_out_dir(out_dir, argument="--out"):
+    """Refuse, before any work, an output folder that is a file or cannot be written."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise files.OutputPathError(f"{argument} {out_dir}: is a file; expected a folder")
+    files.check_output_path(out_dir / "results.md", argument)
+    return out_dir
 
 
 # ----------------------------------------------------------------------------- reports

@@ -255,7 +255,7 @@ def softplus(x):
 
 
 # ---------------------------------------------------------------------------------------
-# ReLU and its three backward rules (METHODS.md §6)
+# ReLU and its three backward rules (minisg/methods/METHODS.md §6)
 # ---------------------------------------------------------------------------------------
 
 RELU_RULES = ("gradient", "guided", "deconv")

@@ -3,18 +3,21 @@
 A checkpoint is an ``.npz`` of float32 arrays in PyTorch layout (conv weight (out, in, kh, kw),
 linear weight (out, in), flatten order (C, H, W)) named like ``conv1.weight``, plus ``meta``:
 a JSON string with the architecture, training config, seed, test accuracy and minisg version.
+
+A checkpoint written by ``minisg train`` also holds the optimizer state, as arrays named
+``optim.<key>`` in the same file (one file, one rename: weights and optimizer state always belong
+to the same step). ``load`` and ``read_checkpoint`` ignore them; ``read_training_checkpoint``
+returns them for ``--resume``.
 """
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, nn
+from . import __version__, files, nn
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+MODELS_DIR = files.shipped("models")  # in the installed package, or data/models in a checkout
 SHIPPED = ("mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen")
 
 
@@ -23,7 +26,7 @@ class CheckpointError(ValueError):
 
 
 def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
-    """"Deep MNIST for Experts" (METHODS.md §1): 28x28x1 -> 10 logits, relu2 is 14x14x64.
+    """"Deep MNIST for Experts" (minisg/methods/METHODS.md §1): 28x28x1 -> 10 logits, relu2 is 14x14x64.
 
     Weights ~ truncated normal (std 0.1, redrawn beyond 2 std), biases 0.1, as the tutorial.
     """
@@ -53,25 +56,19 @@ def register_architecture(name, builder):
     ARCHITECTURES[name] = builder
 
 
-def save_arrays(path, arrays):
-    """Write a dict of arrays to an .npz atomically: a temp file beside it, then a rename.
+OPTIM_PREFIX = "optim."   # arrays of the optimizer state inside a training checkpoint
 
-    A crash mid-write leaves any earlier file at `path` intact.
+
+def save_arrays(path, arrays):
+    """Write a dict of arrays to an .npz atomically (files.atomic_write: a temp file beside it,
+    then one rename).
+
+    A crash mid-write leaves any earlier file at `path` intact; the temp file of a killed run is
+    removed by the next write to `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            np.savez(temp_file, **arrays)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp makes files private; a checkpoint is for sharing
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+    with files.atomic_write(path) as handle:
+        np.savez(handle, **arrays)
     return path
 
 
@@ -80,12 +77,18 @@ def load_arrays(path):
         return {key: archive[key] for key in archive.files}
 
 
-def save(model, path, meta=None):
-    """Write the model's float32 weights and `meta` (a JSON-able dict) to `path` atomically."""
+def save(model, path, meta=None, optimizer_state=None):
+    """Write the model's float32 weights and `meta` (a JSON-able dict) to `path` atomically.
+
+    optimizer_state: a dict of arrays (Optimizer.state_dict()) stored in the same file as
+    ``optim.<key>``, so that weights and optimizer state are replaced together or not at all.
+    """
     meta = dict(meta or {})
     meta.setdefault("minisg_version", __version__)
     arrays = {name: value.astype(np.float32) for name, value in model.state_dict().items()}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    for key, value in (optimizer_state or {}).items():
+        arrays[OPTIM_PREFIX + key] = np.asarray(value)
     return save_arrays(path, arrays)
 
 
@@ -98,7 +101,17 @@ def resolve(name_or_path):
 
 
 def read_checkpoint(name_or_path):
-    """(arrays dict, meta dict) from a checkpoint, or CheckpointError naming the file and problem."""
+    """(arrays dict, meta dict) from a checkpoint, or CheckpointError naming the file and problem.
+
+    The arrays are the model's weights only: a training checkpoint's optimizer state is left out.
+    """
+    arrays, meta, _ = read_training_checkpoint(name_or_path)
+    return arrays, meta
+
+
+def read_training_checkpoint(name_or_path):
+    """(weights, meta, optimizer state) of a checkpoint; the optimizer state is a dict without
+    the ``optim.`` prefix, or None when the checkpoint has none (e.g. written by ``save`` alone)."""
     path = resolve(name_or_path)
     if not path.exists():
         known = ", ".join(SHIPPED)
@@ -115,7 +128,9 @@ def read_checkpoint(name_or_path):
         meta = json.loads(str(arrays.pop("meta")))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"checkpoint {path}: 'meta' is not valid JSON ({exc})") from exc
-    return arrays, meta
+    optimizer_state = {key[len(OPTIM_PREFIX):]: arrays.pop(key) for key in list(arrays)
+                       if key.startswith(OPTIM_PREFIX)}
+    return arrays, meta, optimizer_state or None
 
 
 def load(name_or_path, dtype=np.float32, device=None):

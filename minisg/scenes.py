@@ -27,7 +27,8 @@ split with a seed derived from (config.seed, epoch), so a run is reproducible an
 sees new digit combinations each epoch. Validation scenes come from the "val" split, test
 scenes from the "test" split; both are generated once with fixed seeds.
 
-The shipped ``data/models/scene_cnn.npz`` was trained on the CPU by
+The shipped ``data/models/scene_cnn.npz`` was trained on the CPU by (recorded command; train
+can no longer write into data/models, so give another --out to reproduce it)
 
     minisg train --task scenes --out data/models/scene_cnn.npz --epochs 8 --batch-size 32 --lr 3e-3 --seed 0
 
@@ -204,40 +205,59 @@ def train_scenes(config, log=print):
     ignored). After every epoch the validation mAP is logged and a
     checkpoint is written atomically (models.save); the final one adds the test metrics.
     resume is not supported for scenes (training takes minutes).
+
+    The output is claimed as for MNIST (train.claim_output): checked before any work, an
+    existing file refused without config.overwrite, never a shipped checkpoint, one writer.
     """
+    from .train import claim_output
+
     config.validate()
     if config.resume:
         raise ValueError("train: --resume is not supported for --task scenes (training takes a few minutes)")
     if getattr(config, "grad_penalty_weight", 0) or getattr(config, "smoothness_weight", 0):
         raise ValueError("train: input-gradient penalties are not supported for --task scenes")
+    with claim_output(config) as out:
+        return _train_scenes(config, out, log)
+
+
+def _train_scenes(config, out, log):
+    from .train import log_interrupted
+
     backend.set_device(config.device)
+    log(f"training into {out}")
     model = scene_cnn(seed=config.seed).to(config.device)
     optimizer = Adam(model.parameters(), lr=config.lr)
     val_scenes = evaluation_scenes("val", config)
     state = {"epoch": 0, "step": 0, "seconds": 0.0, "val_mAP": []}
 
-    for epoch in range(config.epochs):
-        scenes = training_scenes(config, epoch)
-        rng = np.random.default_rng([config.seed, epoch, 1])   # batch order and input noise
-        started = time.perf_counter()
-        finished = _run_epoch(model, optimizer, config, scenes, rng, epoch, state)
-        state["seconds"] += time.perf_counter() - started
-        state["epoch"] = epoch + 1
-        state["val_mAP"].append(evaluate_scenes(model, val_scenes)["mAP"])
-        log(f"epoch {epoch + 1}: validation mAP {state['val_mAP'][-1]:.4f}, "
-            f"{state['step']} steps, {state['seconds']:.0f} s")
-        models.save(model, config.out, _checkpoint_meta(config, state, complete=False))
-        if finished:
-            break
+    saved_epoch = None   # the epoch of the checkpoint written to `out`
+    try:
+        for epoch in range(config.epochs):
+            scenes = training_scenes(config, epoch)
+            rng = np.random.default_rng([config.seed, epoch, 1])   # batch order and input noise
+            started = time.perf_counter()
+            finished = _run_epoch(model, optimizer, config, scenes, rng, epoch, state)
+            state["seconds"] += time.perf_counter() - started
+            state["epoch"] = epoch + 1
+            state["val_mAP"].append(evaluate_scenes(model, val_scenes)["mAP"])
+            log(f"epoch {epoch + 1}: validation mAP {state['val_mAP'][-1]:.4f}, "
+                f"{state['step']} steps, {state['seconds']:.0f} s")
+            models.save(model, out, _checkpoint_meta(config, state, complete=False))
+            saved_epoch = state["epoch"]
+            if finished:
+                break
 
-    test = evaluate_scenes(model, evaluation_scenes("test", config))
-    test.update(scenes=int(EVAL_SCENES if config.eval_subset is None else config.eval_subset))
-    meta = _checkpoint_meta(config, state, complete=True, test=test)
-    meta["train_seconds"] = round(state["seconds"], 1)
-    models.save(model, config.out, meta)
+        test = evaluate_scenes(model, evaluation_scenes("test", config))
+        test.update(scenes=int(EVAL_SCENES if config.eval_subset is None else config.eval_subset))
+        meta = _checkpoint_meta(config, state, complete=True, test=test)
+        meta["train_seconds"] = round(state["seconds"], 1)
+        models.save(model, out, meta)
+    except KeyboardInterrupt:
+        log_interrupted(log, out, saved_epoch)
+        raise
     log(f"test mAP {test['mAP']:.4f}, exact match {test['exact_match']:.4f}, label accuracy "
-        f"{test['label_accuracy']:.4f} on {test['scenes']} scenes; wrote {config.out}")
-    return model.eval(), models.read_checkpoint(config.out)[1]
+        f"{test['label_accuracy']:.4f} on {test['scenes']} scenes; wrote {out}")
+    return model.eval(), models.read_checkpoint(out)[1]
 
 
 def _run_epoch(model, optimizer, config, scenes, rng, epoch, state):
@@ -249,18 +269,17 @@ def _run_epoch(model, optimizer, config, scenes, rng, epoch, state):
     steps = -(-len(scenes) // config.batch_size)
     bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                disable=not config.progress, leave=False)
-    for images, labels in data.batches(scenes.images, scenes.labels, config.batch_size, rng):
-        if config.noise_level > 0:
-            images = data.add_noise(images, config.noise_level, rng)
-        loss = bce_with_logits(model(Tensor(xp.asarray(images))), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        state["step"] += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{float(loss.item()):.4f}")
-        if config.max_steps is not None and state["step"] >= config.max_steps:
-            bar.close()
-            return True
-    bar.close()
+    with bar:
+        for images, labels in data.batches(scenes.images, scenes.labels, config.batch_size, rng):
+            if config.noise_level > 0:
+                images = data.add_noise(images, config.noise_level, rng)
+            loss = bce_with_logits(model(Tensor(xp.asarray(images))), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            state["step"] += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.item()):.4f}")
+            if config.max_steps is not None and state["step"] >= config.max_steps:
+                return True
     return False

@@ -1,4 +1,4 @@
-"""The papers' visualisation choices (METHODS.md §10) and figure grids.
+"""The papers' visualisation choices (minisg/methods/METHODS.md §10) and figure grids.
 
 - to_grayscale: |M| (or its positive part) summed over channels, capped at the 99th
   percentile: clip((v - min) / (p99 - min), 0, 1); zeros when p99 == min.
@@ -8,14 +8,13 @@
 - discriminativity(M1, M2) = scale01(M1) - scale01(M2) in [-1, 1], on the same colormap.
 - multiply_by_input: M * x (note the blind spot: black pixels always get 0).
 - overlay_cam: a CAM heatmap over the digit, as RGB.
-- figure_grid: one row per image, one column per method, saved as PNG atomically.
+- figure_grid: one row per image, one column per method, saved atomically (PNG, JPEG, PDF,
+  SVG, ... by the path's suffix).
 
 All of these are invariant to positive scaling of the map: scale bugs show up in the
 completeness and Euler tests, not in pictures. matplotlib is used without pyplot (Agg
 canvas), so nothing opens a window and no global backend is changed.
 """
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib import colormaps
+
+from . import files
 
 BLUE_GRAY_RED = LinearSegmentedColormap.from_list("blue_gray_red", [(0, 0, 1), (0.5, 0.5, 0.5), (1, 0, 0)])
 MODES = ("absolute", "positive", "signed")
@@ -158,7 +159,8 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
     negative value is drawn on blue-gray-red; `signed` names the columns drawn that way
     whatever their values (True: all of them). titles replaces the column names; row_labels
     (N strings, e.g. noise_label(0.1)) go left of each row.
-    The PNG is written to a temporary file and renamed, so `path` is never half written.
+    The figure is written to a temporary file and renamed, so `path` is never half written; its
+    suffix picks the format (FIGURE_FORMATS).
     Returns the Path.
     """
     signed_columns = _signed_columns(signed, columns)
@@ -202,16 +204,18 @@ def _signed_columns(signed, columns):
     return names
 
 
+# What a figure can be written as (matplotlib's writers); the path's suffix picks the format.
+FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg",
+                  ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+
+
+def check_figure_path(path, argument="out"):
+    """Refuse, before any work, a figure path that cannot be written or has an unknown suffix."""
+    return files.check_output_path(path, argument, suffixes=FIGURE_FORMATS)
+
+
 def _save_atomically(figure, path, dpi):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            figure.savefig(temp_file, format="png", dpi=dpi)
-        os.chmod(temp_name, 0o644)  # mkstemp makes files private; a figure is for looking at
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+    check_figure_path(path)
+    with files.atomic_write(path) as handle:
+        figure.savefig(handle, format=FIGURE_FORMATS[path.suffix.lower()], dpi=dpi)
     return path

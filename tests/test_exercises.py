@@ -4,6 +4,7 @@ wrong answer, and passes on a correct solution (tests/exercise_solutions/).
 A planted wrong answer is the solution file with one or two lines replaced, written to
 tmp_path and graded with ``minisg.check.run("NN.k", file=...)``.
 """
+import shutil
 from pathlib import Path
 
 import pytest
@@ -173,10 +174,70 @@ def test_main_prints_one_line_per_exercise_and_a_summary(capsys):
 
 
 def test_one_exercise_by_number_and_the_default_file(capsys, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)                 # no lessons/ here: falls back to the repository's
+    monkeypatch.chdir(tmp_path)                 # no exercise files here: the stubs that come with minisg
     assert check.main("6.2") == 1
     out = capsys.readouterr().out
     assert str(stub("06")) in out and "FAIL 06.2" in out and "06.1" not in out
+
+
+def test_the_default_file_is_the_current_folders_then_lessons_exercises_under_it(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    nested = Path.cwd() / "lessons" / "exercises"
+    nested.mkdir(parents=True)
+    shutil.copy(solution("06"), nested / "ex06_mine.py")
+    assert check.main("06") == 0
+    assert capsys.readouterr().out.startswith(f"checking {nested / 'ex06_mine.py'}\n")
+    shutil.copy(stub("06"), Path.cwd() / "ex06_here.py")
+    assert check.main("06") == 1
+    assert capsys.readouterr().out.startswith(f"checking {Path.cwd() / 'ex06_here.py'}\n")
+
+
+def test_no_default_file_names_every_place_looked_and_how_to_get_the_stubs(capsys, monkeypatch, tmp_path):
+    no_stubs = tmp_path / "no_stubs"
+    no_stubs.mkdir()
+    monkeypatch.setattr(check.files, "exercise_stubs", lambda: no_stubs)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert check.main("06") == 2
+    err = capsys.readouterr().err
+    for place in (Path.cwd(), Path.cwd() / "lessons" / "exercises", no_stubs):
+        assert str(place) in err
+    assert "`minisg exercises 06` copies the stubs into the current directory" in err
+    assert err.count("\n") == 1
+
+
+def test_copy_stubs_copies_every_stub_of_the_lesson(tmp_path, monkeypatch):
+    dest = tmp_path / "new" / "folder"
+    copied = check.copy_stubs("06", dest)
+    sources = sorted(STUBS.glob("ex06_*.py"))
+    assert copied == [dest / source.name for source in sources]
+    assert [path.read_bytes() for path in copied] == [source.read_bytes() for source in sources]
+    assert sorted(dest.iterdir()) == copied                        # no temporary file left behind
+    monkeypatch.chdir(tmp_path)
+    assert check.copy_stubs(1) == [Path.cwd() / stub("01").name]   # default: the current folder
+    assert (tmp_path / stub("01").name).read_bytes() == stub("01").read_bytes()
+
+
+def test_copy_stubs_never_overwrites_and_then_copies_nothing(tmp_path, monkeypatch):
+    mine = tmp_path / stub("06").name
+    mine.write_bytes(b"my answers\n")
+    with pytest.raises(check.UsageError) as caught:
+        check.copy_stubs("06", tmp_path)
+    message = str(caught.value)
+    assert str(mine) in message and "another folder" in message and "\n" not in message
+    assert sorted(tmp_path.iterdir()) == [mine] and mine.read_bytes() == b"my answers\n"
+    with monkeypatch.context() as patched:          # a file made after the check: the copy itself refuses
+        patched.setattr(check.os.path, "lexists", lambda path: False)
+        with pytest.raises(check.UsageError, match="already exists"):
+            check.copy_stubs("06", tmp_path)
+    assert sorted(tmp_path.iterdir()) == [mine] and mine.read_bytes() == b"my answers\n"
+
+
+def test_copy_stubs_of_a_lesson_without_exercises_lists_those_with(tmp_path):
+    for lesson in ("05", "abc"):
+        with pytest.raises(check.UsageError, match="lessons with exercises: " + ", ".join(LESSONS)):
+            check.copy_stubs(lesson, tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_usage_exits_2_with_a_clear_message(capsys, tmp_path):

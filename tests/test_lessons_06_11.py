@@ -24,8 +24,8 @@ FIGURES = {
                                "08_discriminativity_scores.png"],
     "09_training_with_noise.py": ["09_train_infer_fig8.png", "09_train_infer_numbers.png"],
     "10_gradcam_pp.py": ["10_gradcam_vs_gradcampp.png", "10_derivatives_check.png", "10_smooth_heads.png"],
-    "11_smooth_gradcam_pp.py": ["11_three_cams_fig1.png", "11_layers.png", "11_feature_maps_fig4.png",
-                                "11_neurons_fig5.png", "11_several_digits.png"],
+    "11_smooth_gradcam_pp.py": ["11_three_cams_fig1.png", "11_layers.png", "11_feature_maps_fig2.png",
+                                "11_neurons_figs4_5.png", "11_several_digits.png"],
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIN_BYTES = 5_000  # an empty 1-inch figure is ~2 kB; every real one here is far larger

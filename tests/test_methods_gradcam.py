@@ -1,4 +1,4 @@
-"""Grad-CAM and Grad-CAM++, its derivatives written out twice (METHODS.md §7, §8)."""
+"""Grad-CAM and Grad-CAM++, its derivatives written out twice (minisg/methods/METHODS.md §7, §8)."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Vanilla gradient, gradient x input, guided backprop, deconvnet (METHODS.md §2, §4, §6)."""
+"""Vanilla gradient, gradient x input, guided backprop, deconvnet (minisg/methods/METHODS.md §2, §4, §6)."""
 import numpy as np
 import pytest
 

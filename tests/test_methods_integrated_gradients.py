@@ -1,4 +1,4 @@
-"""Integrated Gradients (METHODS.md §5)."""
+"""Integrated Gradients (minisg/methods/METHODS.md §5)."""
 import numpy as np
 import pytest
 

@@ -1,10 +1,12 @@
-"""Smooth Grad-CAM++ (METHODS.md §9)."""
+"""Smooth Grad-CAM++ (minisg/methods/METHODS.md §9).
+
+variant="torchcam" is checked against torch-cam itself in test_torchcam_smooth_gradcam_pp.py."""
 import numpy as np
 import pytest
 
 from minisg import methods as M, nn
 from minisg.methods._common import layer_gradients
-from minisg.methods.gradcam import gradcampp_alpha
+from minisg.methods.gradcam import finish_cam, gradcampp_alpha
 
 
 def tiny_cnn(seed=0):
@@ -28,14 +30,31 @@ def images():
     return np.random.default_rng(1).random((3, 1, 8, 8))
 
 
+def torchcam_map(A, samples_g, last_A, eps=1e-8):
+    """torch-cam 0.5.0's SmoothGradCAMpp by hand: samples_g (N, n, K, h, w); A clean, last_A the last sample's."""
+    m2, m3 = (samples_g ** 2).mean(axis=1), (samples_g ** 3).mean(axis=1)
+    T_k = (A * m3).sum(axis=(2, 3), keepdims=True)
+    alpha = m2 / (2 * m2 + T_k + eps)
+    w = (alpha * np.maximum(samples_g[:, -1], 0)).sum(axis=(2, 3))
+    return np.maximum((w[:, :, None, None] * last_A).sum(axis=1), 0)
+
+
 @pytest.mark.parametrize("zero", [dict(noise_level=0.0), dict(stdev=0.0)])
-@pytest.mark.parametrize("variant", ["paper", "torchcam"])
-def test_zero_noise_is_exactly_gradcam_pp(images, zero, variant):
+def test_zero_noise_is_exactly_gradcam_pp(images, zero):
     model = tiny_cnn()
     for upsample in (True, False):
         expected = M.gradcam_pp(model, images, 1, upsample=upsample)
-        np.testing.assert_array_equal(M.smooth_gradcam_pp(model, images, 1, n=5, seed=0, upsample=upsample,
-                                                          variant=variant, **zero), expected)
+        np.testing.assert_array_equal(M.smooth_gradcam_pp(model, images, 1, n=5, seed=0, upsample=upsample, **zero),
+                                      expected)
+
+
+@pytest.mark.parametrize("zero", [dict(noise_level=0.0), dict(stdev=0.0)])
+def test_zero_noise_torchcam_is_its_formula_on_the_clean_input(images, zero):
+    """Not Grad-CAM++: torch-cam sums A m3 over positions, adds eps = 1e-8 and clips nothing."""
+    model = tiny_cnn()
+    A, g = layer_gradients(model, images, np.full(3, 1), "relu2")
+    smooth = M.smooth_gradcam_pp(model, images, 1, n=5, seed=0, upsample=False, variant="torchcam", **zero)
+    np.testing.assert_allclose(smooth, torchcam_map(A, g[:, None], A), rtol=1e-12, atol=1e-15)
 
 
 def test_constant_images_get_gradcam_pp(images):
@@ -126,11 +145,40 @@ def test_selection_mask_shape_and_values():
 
 
 def test_torchcam_variant_uses_the_last_noisy_sample():
-    """On a linear head g is the same for every sample, so only the activations differ:
-    torch-cam's map is Grad-CAM++'s formula on the last noisy sample's A."""
+    """On a linear head g is the same for every sample, so only the activations differ: torch-cam's
+    weights come from the clean A (through T_k), its map from the last noisy sample's A."""
     model, x = linear_head_model(seed=9), np.random.default_rng(10).random((2, 1, 6, 6))
     n, sigma = 3, 0.3
     smooth = M.smooth_gradcam_pp(model, x, 0, layer="relu1", n=n, stdev=sigma, seed=11, variant="torchcam", upsample=False)
     noise = np.random.default_rng(11).standard_normal((2, n, 1, 6, 6))
-    last = x + sigma * noise[:, -1]
-    np.testing.assert_allclose(smooth, M.gradcam_pp(model, last, 0, layer="relu1", upsample=False), rtol=1e-10, atol=1e-14)
+    A, g = layer_gradients(model, x, np.zeros(2, int), "relu1")
+    last_A, last_g = layer_gradients(model, x + sigma * noise[:, -1], np.zeros(2, int), "relu1")
+    np.testing.assert_allclose(last_g, g, rtol=1e-12, atol=1e-15)
+    every_g = np.repeat(g[:, None], n, axis=1)
+    np.testing.assert_allclose(smooth, torchcam_map(A, every_g, last_A), rtol=1e-10, atol=1e-14)
+    assert not np.allclose(smooth, torchcam_map(A, every_g, A))
+
+
+def test_the_torchcam_formula_by_hand(images):
+    """m2, m3 over the noisy samples; T_k = sum_ab A m3 from the clean A; relu and map from the last sample."""
+    model, n, sigma = tiny_cnn(seed=5), 4, 0.6
+    noise = np.random.default_rng(7).standard_normal((3, n, 1, 8, 8))
+    noisy = (images[:, None] + sigma * noise).reshape(-1, 1, 8, 8)
+    A, _ = layer_gradients(model, images, np.full(3, 1), "relu2")
+    noisy_A, g = layer_gradients(model, noisy, np.full(3 * n, 1), "relu2")
+    g, noisy_A = (a.reshape((3, n) + A.shape[1:]) for a in (g, noisy_A))
+    expected = torchcam_map(A, g, noisy_A[:, -1])
+    m2, m3 = (g ** 2).mean(axis=1), (g ** 3).mean(axis=1)
+    negative = 2 * m2 + (A * m3).sum(axis=(2, 3), keepdims=True) < 0
+    assert (negative & (g[:, -1] > 0)).any()         # alpha < 0 is used, not clipped to 0 as in "paper"
+    for upsample in (False, True):
+        smooth = M.smooth_gradcam_pp(model, images, 1, n=n, stdev=sigma, seed=7, variant="torchcam", upsample=upsample)
+        if upsample:
+            expected = finish_cam(expected, (8, 8))
+        np.testing.assert_allclose(smooth, expected, rtol=1e-10, atol=1e-14)
+    # filters: the others' activations are zeroed in T_k and in the map
+    mask = np.zeros(A.shape[1:])
+    mask[[0, 2]] = 1
+    np.testing.assert_allclose(M.smooth_gradcam_pp(model, images, 1, n=n, stdev=sigma, seed=7, variant="torchcam",
+                                                   filters=[0, 2], upsample=False),
+                               torchcam_map(A * mask, g, noisy_A[:, -1] * mask), rtol=1e-10, atol=1e-14)

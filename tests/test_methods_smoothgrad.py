@@ -1,4 +1,4 @@
-"""SmoothGrad and its variants (METHODS.md §3)."""
+"""SmoothGrad and its variants (minisg/methods/METHODS.md §3)."""
 import numpy as np
 import pytest
 

@@ -1,11 +1,15 @@
 """Checkpoints: bit-exact round trip, atomic writes, and errors that name the problem."""
 import json
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minisg import models
+from minisg import files, models
 
 
 def test_save_load_round_trips_bit_exactly(tmp_path):
@@ -65,6 +69,45 @@ def test_a_failed_save_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatc
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["net.npz"]  # no temp file left behind
     assert zipfile.is_zipfile(path)
+
+
+def test_saves_go_through_files_atomic_write_whose_stale_temps_the_next_save_removes(tmp_path, monkeypatch):
+    path = tmp_path / "net.npz"
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    stale = tmp_path / f".net.npz.{finished.pid}-0123abcd{files.TEMP_SUFFIX}"   # of a killed run
+    stale.write_bytes(b"half a checkpoint")
+    seen = []
+    real_savez = np.savez
+
+    def spy(file, **arrays):
+        seen.append(Path(file.name).name)
+        real_savez(file, **arrays)
+
+    monkeypatch.setattr(np, "savez", spy)
+    models.save(models.mnist_cnn(), path, {"architecture": "mnist_cnn"})
+    assert len(seen) == 1
+    assert seen[0].startswith(f".net.npz.{os.getpid()}-") and seen[0].endswith(files.TEMP_SUFFIX)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]   # the stale temp is gone too
+    assert path.stat().st_mode & 0o044   # readable by others: a checkpoint is for sharing
+
+
+def test_optimizer_state_rides_in_the_checkpoint_and_load_ignores_it(tmp_path):
+    from minisg.optim import Adam
+    net = models.mnist_cnn(seed=3)
+    optimizer = Adam(net.parameters())
+    optimizer.steps = 7
+    path = models.save(net, tmp_path / "net.npz", {"architecture": "mnist_cnn"}, optimizer_state=optimizer.state_dict())
+    with np.load(path) as archive:
+        assert "optim.steps" in archive.files and "optim.m.0" in archive.files
+    loaded = models.load(path)   # no "unexpected keys optim.*"
+    assert loaded.meta["architecture"] == "mnist_cnn"
+    arrays, meta = models.read_checkpoint(path)
+    assert sorted(arrays) == sorted(dict(net.named_parameters()))
+    weights, _, state = models.read_training_checkpoint(path)
+    assert sorted(weights) == sorted(arrays) and int(state["steps"]) == 7
+    assert state["v.3"].shape == net.parameters()[3].shape
+    assert models.read_training_checkpoint(models.save(net, tmp_path / "plain.npz"))[2] is None
 
 
 # the issues' bars: the tutorial's 99.2%, 99.0% with training noise, 98.5% with a gradient penalty

@@ -1,4 +1,4 @@
-"""Visualisation choices (METHODS.md §10): capping, guards, ranges, figures written."""
+"""Visualisation choices (minisg/methods/METHODS.md §10): capping, guards, ranges, figures written."""
 import numpy as np
 import pytest
 from matplotlib.image import imread

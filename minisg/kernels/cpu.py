@@ -36,6 +36,8 @@ if _SET_OMP_WAIT_POLICY:
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
+from . import compile_cache  # noqa: E402
+
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Target size of one chunk's column matrix: big enough for efficient GEMMs, small enough
 # to stay in the last-level cache.
@@ -759,7 +761,7 @@ def max_pool2d_gather(gx, argmax):
 
 
 # ----------------------------------------------------------------------------------------------
-# Compilation. cache=True keeps the machine code in __pycache__ across runs; every kernel is
+# Compilation. cache=True keeps the machine code across runs (compile_cache.py says where); every kernel is
 # called with C-contiguous arrays and int64 scalars only, so each compiles once per dtype.
 # ----------------------------------------------------------------------------------------------
 
@@ -782,6 +784,7 @@ def adam_update(param, grad, m, v, step_size, beta1, beta2, eps):
                  v.reshape(-1), cast(step_size), cast(beta1), cast(beta2), cast(eps))
 
 
+compile_cache.enable()  # cache in the user's cache folder, not in the installed package
 _jit = njit(parallel=True, cache=True, fastmath=False, nogil=True)
 _pad_nchw = _jit(_pad_nchw_py)
 _pad_nhwc = _jit(_pad_nhwc_py)

@@ -1,18 +1,37 @@
-"""Smooth Grad-CAM++ (METHODS.md §9): Grad-CAM++ with the derivatives averaged over noise.
+"""Smooth Grad-CAM++ (minisg/methods/METHODS.md §9): Grad-CAM++ with the derivatives averaged over noise.
 
 For noisy inputs x_m = x + N(0, sigma^2), m = 1..n, with g_m = dS_c/dA at x_m:
 
     m1 = mean_m g_m,   m2 = mean_m g_m^2,   m3 = mean_m g_m^3
+
+variant="paper" (the default):
+
     alpha = m2 / (2 m2 + S_k m3)     S_k = sum_ab A^k_ab of the clean input;
                                      0 where m2 == 0 or the denominator <= 0 (m3 can be < 0)
     w_k = sum_ij alpha relu(m1),     L = relu(sum_k w_k A^k)   (A of the clean input)
 
 The derivatives are averaged, not the maps. (The paper prints m1 in alpha's numerator, a typo
-that torch-cam corrects to m2.) variant="torchcam" reproduces torch-cam instead: relu of the
-*last* noisy sample's gradient, and that sample's activations for S_k and the map (torch-cam
-also adds 1e-7 to the denominator; both variants here set alpha = 0 where it is <= 0).
+that torch-cam corrects to m2.)
+
+variant="torchcam" is what torch-cam 0.5.0's SmoothGradCAMpp(model, layer, num_samples=n,
+std=sigma) computes (its _compute_smoothgrad_weights, then _CAM.compute_cams with
+normalized=False), with A the clean input's activations and A_n, g_n those of the last noisy
+sample:
+
+    alpha = m2 / (2 m2 + T_k + 1e-8),   T_k = sum_ab A^k_ab m3^k_ab   (one number per channel)
+                                        no clipping: alpha < 0 where the denominator is < 0
+    w_k = sum_ij alpha relu(g_n),       L = relu(nansum_k w_k A_n^k)
+
+torch-cam's map uses A_n because its activation hook is still on while the noisy samples run,
+so the last one overwrites the clean activations it kept for T_k. Its maps are at the layer's
+resolution (upsample=False here) and, by default, min-max normalised: (L - min L) /
+(max(L - min L) + 1e-8); normalize=True here divides by max L instead, so compare raw maps.
+torch-cam's std is absolute (the same sigma for every image): pass stdev=std, not noise_level.
+Its noise comes from torch's generator, so the two agree map for map given the same noise
+draws (tests/test_torchcam_smooth_gradcam_pp.py feeds minisg's draws to torch-cam).
+
 filters / neurons select feature maps / positions: the others' activations are set to 0 in
-both the weights (through S_k) and the map.
+both the weights (through S_k or T_k) and the map (torch-cam has no such option).
 """
 import numbers
 
@@ -23,6 +42,7 @@ from ._common import evaluation_mode, layer_gradients, noise_stdevs, noisy_copie
 from .gradcam import cam_from_weights, finish_cam, gradcampp_alpha
 
 VARIANTS = ("paper", "torchcam")
+TORCHCAM_EPS = 1e-8  # torch-cam 0.5.0's default eps in SmoothGradCAMpp._get_weights
 
 
 def _index(name, value, size, what):
@@ -68,7 +88,12 @@ def smooth_gradcam_pp(model, x, target=None, layer="relu2", n=5, noise_level=0.3
     Defaults follow the paper's API (nsamples=5, std_dev=0.3). Here 0.3 is a *noise level*,
     sigma = 0.3 * (max(x) - min(x)) per image as in SmoothGrad, which is sigma = 0.3 for an
     MNIST digit in [0, 1]; pass stdev= for an absolute sigma. Where sigma is 0 for every
-    image, no noise is drawn and the result is exactly Grad-CAM++.
+    image, no noise is drawn and variant="paper" is exactly Grad-CAM++ (variant="torchcam" is
+    then torch-cam's formula on the clean input, which is not).
+
+    variant="torchcam" with n=4, stdev=0.3, upsample=False gives torch-cam 0.5.0's
+    SmoothGradCAMpp(model, layer)(class_idx, normalized=False) for its defaults
+    (num_samples=4, std=0.3), up to the noise draws (see the module docstring).
     """
     n = check_count("n", n)
     noise_level = check_nonnegative("noise_level", noise_level)
@@ -89,9 +114,23 @@ def smooth_gradcam_pp(model, x, target=None, layer="relu2", n=5, noise_level=0.3
         squared = samples_g * samples_g
         m1, m2, m3 = samples_g.mean(axis=1), squared.mean(axis=1), (squared * samples_g).mean(axis=1)
         if variant == "paper":
-            positive_part, activations = np.maximum(m1, 0), A * mask
+            alpha = gradcampp_alpha(A * mask, m2, m3, where=m2 > 0)
+            weights = (alpha * np.maximum(m1, 0)).sum(axis=(2, 3))
+            cam = cam_from_weights(weights, A * mask)
         else:
-            positive_part, activations = np.maximum(samples_g[:, -1], 0), samples_A[:, -1] * mask
-        alpha = gradcampp_alpha(activations, m2, m3, where=m2 > 0)
-        weights = (alpha * positive_part).sum(axis=(2, 3))
-        return finish_cam(cam_from_weights(weights, activations), x.shape[2:], upsample, normalize)
+            weights = torchcam_weights(A * mask, m2, m3, samples_g[:, -1])
+            cam = np.maximum(np.nansum(weights[:, :, None, None] * (samples_A[:, -1] * mask), axis=1), 0)
+        return finish_cam(cam, x.shape[2:], upsample, normalize)
+
+
+def torchcam_weights(A, m2, m3, last_g, eps=TORCHCAM_EPS):
+    """torch-cam 0.5.0's weights: w_k = sum_ij relu(last_g) m2 / (2 m2 + sum_ab A m3 + eps).
+
+    A: the clean activations (N, K, h, w); m2, m3: the mean squared and cubed gradients;
+    last_g: the last noisy sample's gradient. Nothing is masked or clipped, as in torch-cam:
+    a zero denominator gives inf or nan as there (the map's nansum drops nan terms, as torch's).
+    """
+    cross = (A * m3).sum(axis=(2, 3), keepdims=True)       # T_k, one per channel
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = m2 / (2 * m2 + cross + A.dtype.type(eps))
+        return (alpha * np.maximum(last_g, 0)).sum(axis=(2, 3))

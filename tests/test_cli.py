@@ -1,0 +1,124 @@
+"""The `minisg` command: one line on stderr and exit code 2 for every failure, 130 for Ctrl-C,
+143 for SIGTERM; output paths and images checked before any work."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minisg import cli, data, demo
+
+
+def _one_line_error(capsys, code, argv):
+    assert cli.main(argv) == code
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--count", "0"], "--count: expected an integer from 1 to 10, got 0"),
+    (["demo", "--out", "{tmp}"], "--out {tmp}: is a folder"),
+    (["demo", "--out", "{tmp}/plot.gif"], "cannot write a .gif file"),
+    (["demo", "--out", "{tmp}/a_file/plot.png"], "a_file is a file, not a folder"),
+    (["explain", "{tmp}/a_file", "--out", "{tmp}/m.bmp"], "--out {tmp}/m.bmp: cannot write a .bmp file"),
+    (["explain", "{tmp}"], "image {tmp}: is a folder"),
+    (["evaluate", "--out", "{tmp}/a_file"], "--out {tmp}/a_file: is a file; expected a folder"),
+    (["demo", "--count", "x"], "argument --count: invalid int value: 'x'"),
+    (["explain", "{tmp}/a_file", "--method", "nope"], "argument --method: invalid choice: 'nope'"),
+])
+def test_every_failure_is_one_line_naming_the_argument(tmp_path, capsys, argv, message):
+    (tmp_path / "a_file").write_text("not an image")
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    try:
+        error = _one_line_error(capsys, 2, argv)
+    except SystemExit as exc:  # argparse's own errors exit from inside parse_args
+        assert exc.code == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1
+    assert message.replace("{tmp}", str(tmp_path)) in error
+
+
+def _digit_png(path, size=None):
+    digit = data.load_mnist("test")[0][0, 0]
+    image = Image.fromarray((digit * 255).astype(np.uint8))
+    (image.resize(size) if size else image).save(path)
+
+
+def test_images_that_cannot_be_used_get_one_line(tmp_path, capsys):
+    _digit_png(tmp_path / "digit.png")
+    whole = (tmp_path / "digit.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    error = _one_line_error(capsys, 2, ["explain", str(tmp_path / "truncated.png")])
+    assert "truncated.png: cannot be read" in error
+    big = tmp_path / "big.png"
+    Image.new("L", (8000, 7000)).save(big)      # 56 megapixels, a few kB as PNG
+    error = _one_line_error(capsys, 2, ["explain", str(big)])
+    assert "8000x7000 is 56,000,000 pixels; expected at most 50,000,000" in error
+
+
+def test_out_picks_the_format_from_its_suffix(tmp_path, capsys):
+    _digit_png(tmp_path / "digit.png")
+    for suffix, magic in ((".jpg", b"\xff\xd8\xff"), (".pdf", b"%PDF"), (".png", b"\x89PNG")):
+        out = tmp_path / f"map{suffix}"
+        assert cli.main(["explain", str(tmp_path / "digit.png"), "--method", "vanilla", "--out", str(out)]) == 0
+        assert out.read_bytes().startswith(magic)
+
+
+def test_version_and_python_dash_m(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    from minisg import __version__
+    assert capsys.readouterr().out.strip() == f"minisg {__version__}"
+    result = subprocess.run([sys.executable, "-m", "minisg", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"minisg {__version__}"
+
+
+# Each command is stopped while it works: the function it spends its time in is replaced by one
+# that says it started, then waits to be interrupted.
+_STALL = textwrap.dedent("""
+    import sys, time, pathlib
+    import minisg.{module} as target
+    from minisg import cli
+    def stalled(*args, **kwargs):
+        pathlib.Path(sys.argv[1]).write_text("started")
+        time.sleep(120)
+    target.{function} = stalled
+    sys.exit(cli.main(sys.argv[2:]))
+""")
+_COMMANDS = {
+    "demo": ("models", "load", ["demo", "--out", "d.png"]),
+    "explain": ("models", "load", ["explain", "digit.png"]),
+    "bench": ("models", "load", ["bench"]),
+    "evaluate-model": ("models", "load", ["evaluate-model", "mnist_cnn"]),
+    "evaluate": ("evaluate", "_compute", ["evaluate", "--quick", "--out", "ev"]),
+    "check": ("check", "main", ["check", "06"]),
+    "train": ("train", "train", ["train", "--out", "t.npz"]),
+}
+
+
+@pytest.mark.parametrize("command, signum, code", [(name, signal.SIGINT, 130) for name in sorted(_COMMANDS)]
+                         + [(name, signal.SIGTERM, 143) for name in ("evaluate", "train")])
+def test_ctrl_c_and_sigterm_give_one_line_and_their_exit_code(tmp_path, command, signum, code):
+    module, function, argv = _COMMANDS[command]
+    _digit_png(tmp_path / "digit.png")
+    started = tmp_path / "started"
+    script = _STALL.format(module=module, function=function)
+    process = subprocess.Popen([sys.executable, "-c", script, str(started), *argv], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert err.strip().count("\n") == 0 and ("interrupted" in err or "terminated" in err), err
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name not in ("digit.png", "started")]
+    assert leftovers in ([], ["ev"]), leftovers
