@@ -440,7 +440,7 @@ print(f"max(a, b), a = b: autodiff {max_grad.numpy()}, central differences {np.r
 # - **01.2** `LogSoftmax.backward` along any axis, also twice differentiable;
 # - **01.3** `numerical_gradient`: central differences for every element of an array.
 #
-# Grade them with `minisg check 01` (or `python -m minisg.check 01` without installing).
+# Grade them with `minisg check 01` (or `python -m minisg check 01` without installing).
 
 # %%
 print(f"lesson 01 finished in {time.perf_counter() - STARTED:.1f} s "

@@ -518,7 +518,7 @@ save(figure, "02_timing.png")
 # - **02.2** `conv2d_backward_input` via col2im;
 # - **02.3** `max_pool2d_backward`, first maximum on ties, overlapping windows added up.
 #
-# Grade them with `minisg check 02` (or `python -m minisg.check 02`); then re-run this lesson
+# Grade them with `minisg check 02` (or `python -m minisg check 02`); then re-run this lesson
 # to see your NumPy versions in the timing table.
 
 # %%

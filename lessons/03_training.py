@@ -56,7 +56,8 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
     sys.path.insert(0, str(LESSON_DIR.parent))
 
 import minisg  # noqa: E402
-from minisg import Tensor, data, models, train, viz  # noqa: E402
+from minisg import Tensor, data, models, viz  # noqa: E402
+from minisg.models import training as train
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
@@ -173,7 +174,7 @@ print(f"wrote {OUT / '03_training_noise.png'}")
 # ## 4. The training loop, by hand
 #
 # Each step: draw a batch, (optionally) add noise, run the model in training mode, compute the
-# loss, clear the old gradients, backpropagate, let Adam update the weights. `minisg.train`
+# loss, clear the old gradients, backpropagate, let Adam update the weights. `minisg.models.training`
 # does the same with checkpoints, resuming and a progress bar (`minisg train --help`).
 # The demo trains two fresh copies of the network for a few hundred steps, one on clean
 # images and one with noise level 0.1, with the same seed, hence the same initial weights,

@@ -319,7 +319,7 @@ save(figure, "04_capping.png")
 # - **04.1** `sensitivity_map`: $\partial S_c/\partial x$ for a batch, in one backward pass;
 # - **04.2** `to_grayscale`: $|M|$ summed over channels, capped at the 99th percentile.
 #
-# Grade them with `minisg check 04` (or `python -m minisg.check 04`).
+# Grade them with `minisg check 04` (or `python -m minisg check 04`).
 
 # %%
 print(f"lesson 04 finished in {time.perf_counter() - STARTED:.1f} s "

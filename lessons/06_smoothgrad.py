@@ -63,7 +63,8 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, metrics, models, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
+from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 06: SmoothGrad's noise level and sample size")
@@ -354,7 +355,7 @@ save(figure, "06_sample_size_convergence.png")
 # - **06.1** `noise_stdevs`: $\sigma$ per image from the noise level and the image's range;
 # - **06.2** `smoothgrad`: the average of the vanilla gradients of $n$ noisy copies.
 #
-# Grade them with `minisg check 06` (or `python -m minisg.check 06`).
+# Grade them with `minisg check 06` (or `python -m minisg check 06`).
 
 # %%
 print(f"lesson 06 finished in {time.perf_counter() - STARTED:.1f} s "

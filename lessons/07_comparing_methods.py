@@ -58,7 +58,8 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
     # MNIST files (minisg.files), whatever the working directory.
     sys.path.insert(0, str(LESSON_DIR.parent))
 
-from minisg import Tensor, data, metrics, models, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
+from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 07: gradient, IG, guided backprop, SmoothGrad, x input")
@@ -256,7 +257,7 @@ print(f"cosine similarity of IG and IG × input: {fmt(cosine, 3)}")
 # - **07.1** `integrated_gradients` with the right Riemann sum;
 # - **07.2** the guided-backprop ReLU's `backward`.
 #
-# Grade them with `minisg check 07` (or `python -m minisg.check 07`).
+# Grade them with `minisg check 07` (or `python -m minisg check 07`).
 
 # %%
 print(f"lesson 07 finished in {time.perf_counter() - STARTED:.1f} s "

@@ -53,9 +53,10 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, metrics, models, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
+from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
-from minisg.cell_model import cell_model  # noqa: E402
+from minisg.models.cell_model import cell_model  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 08: discriminativity of sensitivity maps on two-digit images")
 parser.add_argument("--quick", action="store_true", help="one pair of digits, few samples (seconds)")

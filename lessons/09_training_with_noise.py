@@ -59,7 +59,8 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, metrics, models, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
+from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 09: training with noise x inferring with noise")

@@ -75,7 +75,8 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, grad, metrics, models, nn, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, grad, models, nn, no_grad, viz  # noqa: E402
+from minisg.evaluation import metrics
 from minisg import functional as F  # noqa: E402
 from minisg import methods as M  # noqa: E402
 
@@ -463,7 +464,7 @@ with np.errstate(over="ignore"):
 # - **10.1** `gradcampp_alpha`: $\alpha = g^2 / (2g^2 + S_k g^3)$ where $g > 0$;
 # - **10.2** `gradcampp_weights`: $w_k = \sum_{ij} \alpha^k_{ij}\, \mathrm{relu}(g^k_{ij})$.
 #
-# Grade them with `minisg check 10` (or `python -m minisg.check 10`).
+# Grade them with `minisg check 10` (or `python -m minisg check 10`).
 
 # %%
 print(f"lesson 10 finished in {time.perf_counter() - STARTED:.1f} s "

@@ -58,9 +58,10 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
     # MNIST files (minisg.files), whatever the working directory.
     sys.path.insert(0, str(LESSON_DIR.parent))
 
-from minisg import Tensor, data, grad, metrics, models, no_grad, viz  # noqa: E402
+from minisg import Tensor, data, grad, models, no_grad, viz  # noqa: E402
+from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
-from minisg.cell_model import cell_model  # noqa: E402
+from minisg.models.cell_model import cell_model  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Lesson 11: Smooth Grad-CAM++ vs Grad-CAM and Grad-CAM++")
 parser.add_argument("--quick", action="store_true", help="fewer digits and channels (seconds)")
@@ -266,7 +267,7 @@ for name, maps in neuron_maps.items():
 # Grad-CAM++ was designed for images with several objects of one class, where Grad-CAM
 # tends to light up one of them. The network reads one 28x28 digit, so, as in lesson 08, we
 # run its convolutional body on a wider image and apply the trained head to each 7x7 cell
-# of the pooled feature map, averaging the logits (`minisg.cell_model`). A strip of three MNIST frames of the
+# of the pooled feature map, averaging the logits (`minisg.models.cell_model`). A strip of three MNIST frames of the
 # same class, side by side (28x84), is read as three cells, each at its native size.
 #
 # Why not `data.make_scenes(same_class=True)`, which scatters tight digit crops over a
@@ -379,7 +380,7 @@ for name, maps in several.items():
 #
 # - **11.1** `smooth_gradcampp_weights`: the channel weights from averaged derivatives.
 #
-# Grade it with `minisg check 11` (or `python -m minisg.check 11`).
+# Grade it with `minisg check 11` (or `python -m minisg check 11`).
 
 # %%
 print(f"lesson 11 finished in {time.perf_counter() - STARTED:.1f} s "

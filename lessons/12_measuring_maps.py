@@ -23,7 +23,7 @@
 #
 # and, on scenes of several digits, **target among distractors**, **discriminativity** and
 # **multiple occurrences** (the claim of Grad-CAM++). Everything is computed with
-# `minisg.metrics` and `minisg.evaluate`; `minisg evaluate` runs the full table.
+# `minisg.evaluation.metrics` and `minisg.evaluation.report`; `minisg evaluate` runs the full table.
 #
 # Run: `python lessons/12_measuring_maps.py [--quick]`; figures go to `lessons/out/12_*.png`.
 
@@ -53,7 +53,9 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
     # MNIST files (minisg.files), whatever the working directory.
     sys.path.insert(0, str(LESSON_DIR.parent))
 
-from minisg import evaluate, metrics, models  # noqa: E402
+from minisg import models  # noqa: E402
+from minisg.evaluation import report as evaluate
+from minisg.evaluation import metrics
 from minisg.methods import METHODS  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402

@@ -21,7 +21,7 @@
 #
 # $$G_b = \frac{\partial S_{y_b}(x_b)}{\partial x_b} \in \mathbb R^{28 \times 28}.$$
 #
-# The two penalties (`minisg.penalties`) are
+# The two penalties (`minisg.models.penalties`) are
 #
 # $$P_{\text{grad}} = \frac1B \sum_b \sum_{i,j} G_b[i,j]^2, \qquad
 #   P_{\text{smooth}} = \frac1B \sum_b \Big(\sum_{i,j} \big(G_b[i{+}1,j]-G_b[i,j]\big)^2
@@ -80,7 +80,10 @@ if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from minisg import Tensor, data, evaluate, grad, metrics, models, nn, penalties, viz  # noqa: E402
+from minisg import Tensor, data, grad, models, nn, viz  # noqa: E402
+from minisg.evaluation import report as evaluate
+from minisg.evaluation import metrics
+from minisg.models import penalties
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from minisg import bench, bench_torch
+from minisg.tools import bench
+from minisg.tools import bench_torch
 
 
 def test_torch_side_answers_requests_until_quit():

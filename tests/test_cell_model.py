@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minisg import Tensor, data, methods as M, models, nn, no_grad
-from minisg.cell_model import cell_model
+from minisg.models.cell_model import cell_model
 
 
 @pytest.fixture(scope="module")

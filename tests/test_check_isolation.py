@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from minisg import check
+from minisg.classroom import grading as check
 
 SOLUTIONS = Path(__file__).resolve().parent / "exercise_solutions"
 EXP_BACKWARD = "return g * F.exp(self.inputs[0])"         # 01.1's Exp.backward; 01.2 and 01.3 don't call it

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minisg import cli, data, demo
+from minisg import data
+from minisg.tools import cli, demo
 
 
 def _one_line_error(capsys, code, argv):
@@ -85,8 +86,8 @@ def test_version_and_python_dash_m(capsys):
 # that says it started, then waits to be interrupted.
 _STALL = textwrap.dedent("""
     import sys, time, pathlib
-    import minisg.{module} as target
-    from minisg import cli
+    import {module} as target
+    from minisg.tools import cli
     def stalled(*args, **kwargs):
         pathlib.Path(sys.argv[1]).write_text("started")
         time.sleep(120)
@@ -94,13 +95,13 @@ _STALL = textwrap.dedent("""
     sys.exit(cli.main(sys.argv[2:]))
 """)
 _COMMANDS = {
-    "demo": ("models", "load", ["demo", "--out", "d.png"]),
-    "explain": ("models", "load", ["explain", "digit.png"]),
-    "bench": ("models", "load", ["bench"]),
-    "evaluate-model": ("models", "load", ["evaluate-model", "mnist_cnn"]),
-    "evaluate": ("evaluate", "_compute", ["evaluate", "--quick", "--out", "ev"]),
-    "check": ("check", "main", ["check", "06"]),
-    "train": ("train", "train", ["train", "--out", "t.npz"]),
+    "demo": ("minisg.models", "load", ["demo", "--out", "d.png"]),
+    "explain": ("minisg.models", "load", ["explain", "digit.png"]),
+    "bench": ("minisg.models", "load", ["bench"]),
+    "evaluate-model": ("minisg.models", "load", ["evaluate-model", "mnist_cnn"]),
+    "evaluate": ("minisg.evaluation.report", "_compute", ["evaluate", "--quick", "--out", "ev"]),
+    "check": ("minisg.classroom.grading", "main", ["check", "06"]),
+    "train": ("minisg.models.training", "train", ["train", "--out", "t.npz"]),
 }
 
 

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minisg import cli, data, demo
+from minisg import data
+from minisg.tools import cli
+from minisg.tools import demo
 
 
 def test_demo_writes_one_figure_with_every_method(tmp_path, capsys):

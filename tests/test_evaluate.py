@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from minisg import data, evaluate
+from minisg import data
+from minisg.evaluation import report as evaluate
 from minisg.methods import METHODS
 
 

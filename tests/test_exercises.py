@@ -2,14 +2,14 @@
 wrong answer, and passes on a correct solution (tests/exercise_solutions/).
 
 A planted wrong answer is the solution file with one or two lines replaced, written to
-tmp_path and graded with ``minisg.check.run("NN.k", file=...)``.
+tmp_path and graded with ``minisg.classroom.grading.run("NN.k", file=...)``.
 """
 import shutil
 from pathlib import Path
 
 import pytest
 
-from minisg import check
+from minisg.classroom import grading as check
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = ROOT / "lessons" / "exercises"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import minisg
-from minisg import metrics, nn
+from minisg import nn
+from minisg.evaluation import metrics
 from minisg.data import MNIST_DIR
 
 

@@ -130,7 +130,8 @@ def test_shipped_checkpoints_load_and_carry_their_accuracy(name):
 def test_shipped_accuracy_is_what_the_model_measures_now():
     """The stored number is not trusted: re-measure the clean model on all 10,000 test images
     here on the CPU (it was measured on the GPU during training; float32 sums may flip a digit)."""
-    from minisg import data, train
+    from minisg import data
+    from minisg.models import training as train
     if not models.resolve("mnist_cnn").exists():
         pytest.skip("mnist_cnn not present")
     images, labels = data.load_mnist("test")

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from minisg import Tensor, gradcheck, nn, penalties, train
+from minisg import Tensor, gradcheck, nn
+from minisg.models import penalties
+from minisg.models import training as train
 
 
 def tiny_model(rng):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import minisg
-from minisg import Tensor, gradcheck, models, scenes
-from minisg.train import TrainConfig
+from minisg import Tensor, gradcheck, models
+from minisg.models import scene_cnn as scenes
+from minisg.models.training import TrainConfig
 
 
 def test_scene_cnn_maps_a_canvas_to_ten_logits_through_named_layers():
@@ -87,12 +88,12 @@ def test_a_short_training_run_beats_chance_and_its_checkpoint_round_trips(tmp_pa
     np.testing.assert_allclose(scenes.scene_logits(loaded, x), scenes.scene_logits(model, x), rtol=1e-5, atol=1e-6)
 
 
-def test_load_finds_the_scene_architecture_by_importing_minisg_scenes(tmp_path, monkeypatch):
+def test_load_finds_the_scene_architecture_by_importing_its_module(tmp_path, monkeypatch):
     path = tmp_path / "untrained.npz"
     models.save(scenes.scene_cnn(seed=3), path, {"architecture": "scene_cnn"})
     monkeypatch.delitem(models.ARCHITECTURES, "scene_cnn")
-    monkeypatch.delitem(sys.modules, "minisg.scenes")      # load() must import it again
-    monkeypatch.delattr(minisg, "scenes")
+    monkeypatch.delitem(sys.modules, "minisg.models.scene_cnn")      # load() must import it again
+    monkeypatch.delattr(minisg.models, "scene_cnn")
     model = models.load(path)
     assert model.layer_names[-1] == "gap"
     assert "scene_cnn" in models.ARCHITECTURES

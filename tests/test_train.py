@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from minisg import cli, models, train
+from minisg import models
+from minisg.tools import cli
+from minisg.models import training as train
 
 
 def small_config(tmp_path, **overrides):

@@ -12,7 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from minisg import cli, data, files, models, train
+from minisg import data, files, models
+from minisg.tools import cli
+from minisg.models import training as train
 from minisg.optim import Adam
 
 TINY = ["--steps", "2", "--batch-size", "16", "--train-subset", "64", "--eval-subset", "50", "--no-progress"]
@@ -222,7 +224,7 @@ def test_an_old_style_side_file_of_the_same_step_is_resumed_and_then_retired(tmp
 KILLED_RUN = r"""
 import sys, time
 import numpy as np
-from minisg import train
+from minisg.models import training as train
 
 out, marker = sys.argv[1], sys.argv[2]
 real_savez, saves = np.savez, []

@@ -1,4 +1,4 @@
-"""A reference solution (for the tests of minisg.check; students: solve the stub yourself).
+"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
 
 Lesson 04 exercises: the sensitivity map and how the paper displays it.
 

@@ -1,4 +1,4 @@
-"""A reference solution (for the tests of minisg.check; students: solve the stub yourself).
+"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
 
 Lesson 07 exercises: Integrated Gradients and guided backprop.
 

@@ -12,7 +12,7 @@ and keeps the layer names, so every method in minisg.methods (Grad-CAM on relu2 
 works on it unchanged. Lessons 08 (two digits of different classes) and 11 (several digits
 of one class) explain images of several digits with it.
 """
-from . import nn
+from .. import nn
 
 BODY = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2")
 HEAD = ("flatten", "fc1", "relu3", "dropout", "fc2")

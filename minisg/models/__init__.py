@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, files, nn
+from .. import __version__, files, nn
 
 MODELS_DIR = files.shipped("models")  # in the installed package, or data/models in a checkout
 SHIPPED = ("mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen")
@@ -142,7 +142,7 @@ def load(name_or_path, dtype=np.float32, device=None):
     path = resolve(name_or_path)
     architecture = meta.get("architecture", "mnist_cnn")
     if architecture not in ARCHITECTURES:
-        from . import scenes  # noqa: F401  (registers the scene model's architecture)
+        from . import scene_cnn as scenes  # noqa: F401  (registers the scene model's architecture)
     if architecture not in ARCHITECTURES:
         raise CheckpointError(f"checkpoint {path}: unknown architecture {architecture!r}; "
                               f"known: {sorted(ARCHITECTURES)}")

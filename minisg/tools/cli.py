@@ -30,7 +30,7 @@ def _grad_penalty_weight(args):
 
 
 def _cmd_train(args):
-    from . import train
+    from ..models import training as train
     config = train.TrainConfig(
         task=args.task, out=args.out, epochs=args.epochs, max_steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, noise_level=args.noise_level, grad_penalty_weight=_grad_penalty_weight(args),
@@ -45,10 +45,11 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate_model(args):
-    from . import data, models, train
+    from .. import data, models
+    from ..models import training as train
     model = models.load(args.model, device=args.device)
     if model.meta.get("architecture") == "scene_cnn":  # multi-label: scored on test scenes, not digits
-        from . import scenes
+        from ..models import scene_cnn as scenes
         print(f"{args.model}: test scenes {scenes.evaluate_scenes(model, scenes.evaluation_scenes('test'))}")
         return
     images, labels = data.load_mnist(args.split)
@@ -59,12 +60,12 @@ def _cmd_evaluate_model(args):
 
 
 def _cmd_check(args):
-    from . import check
+    from ..classroom import grading as check
     return check.main(args.number, args.file, time_limit=args.time_limit)
 
 
 def _cmd_exercises(args):
-    from . import check
+    from ..classroom import grading as check
     for path in check.copy_stubs(args.number, args.dest):
         print(f"wrote {path}")
     print(f"solve them, then grade with: minisg check {args.number}"
@@ -72,7 +73,7 @@ def _cmd_exercises(args):
 
 
 def _cmd_evaluate(args):
-    from . import evaluate
+    from ..evaluation import report as evaluate
     evaluate.run(quick=args.quick, out_dir=args.out)
 
 
@@ -95,7 +96,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from . import __version__
+    from .. import __version__
     parser = _OneLineParser(prog="minisg", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"minisg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
@@ -106,7 +107,7 @@ def build_parser():
     demo.add_argument("--count", type=int, default=4, help="how many digits (classes 0..count-1)")
     demo.set_defaults(run=_cmd_demo)
 
-    from .methods import METHODS
+    from ..methods import METHODS
     explain = sub.add_parser("explain", help="a sensitivity map of your own digit image (PNG/JPEG)")
     explain.add_argument("image", help="a picture of one digit, any size, grayscale or colour")
     explain.add_argument("--method", default="smoothgrad", choices=sorted(METHODS))
@@ -207,11 +208,11 @@ def _sigterm_raises():
 
 def _user_errors():
     """The exceptions that mean 'bad input or environment': one line, exit code 2."""
-    from .backend import DeviceError
-    from .check import UsageError
-    from .data import DataError
-    from .files import FileBusyError
-    from .models import CheckpointError
+    from ..backend import DeviceError
+    from ..classroom.grading import UsageError
+    from ..data import DataError
+    from ..files import FileBusyError
+    from ..models import CheckpointError
     return (DeviceError, UsageError, DataError, CheckpointError, FileBusyError, ValueError, KeyError,
             TypeError, OSError)
 

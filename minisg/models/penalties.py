@@ -13,8 +13,8 @@ that second backward pass is double backprop.
 """
 import numpy as np
 
-from . import functional as F
-from .autograd import Tensor, grad
+from .. import functional as F
+from ..autograd import Tensor, grad
 
 
 def true_class_input_gradient(logits, x, labels):

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, data, files, models
-from .autograd import Tensor, no_grad
-from .models import CheckpointError
-from .optim import Adam
+from .. import backend, data, files, models
+from ..autograd import Tensor, no_grad
+from . import CheckpointError
+from ..optim import Adam
 from .penalties import penalised_loss
 
 LEGACY_OPTIM_SUFFIX = ".optim.npz"   # minisg <= 0.x kept the optimizer state in X.npz.optim.npz
@@ -151,7 +151,7 @@ def train(config, log=print):
     config.task == "scenes" trains the scene model instead (scenes.train_scenes).
     """
     if config.task == "scenes":
-        from . import scenes
+        from . import scene_cnn as scenes
         return scenes.train_scenes(config, log)
     config.validate()
     with claim_output(config) as out:

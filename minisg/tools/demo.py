@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, methods, models, viz
-from .autograd import Tensor, no_grad
+from .. import data, methods, models, viz
+from ..autograd import Tensor, no_grad
 
 # the papers' settings where they give them (SmoothGrad: n=50, 10-20% noise; SGCAM++: n=5, 0.3)
 METHOD_SETTINGS = {

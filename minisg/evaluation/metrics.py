@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, parallel
-from .autograd import Tensor, no_grad
+from .. import backend, parallel
+from ..autograd import Tensor, no_grad
 
 RELEVANCE_MODES = ("positive", "absolute", "signed")
 SCORE_KINDS = ("probability", "logit")

@@ -21,10 +21,10 @@ import time
 
 import numpy as np
 
-from . import backend, methods, models, parallel
-from . import functional as F
-from .autograd import Tensor, grad
-from .optim import Adam
+from .. import backend, methods, models, parallel
+from .. import functional as F
+from ..autograd import Tensor, grad
+from ..optim import Adam
 
 LABELS = {
     "train": ("train (fwd+bwd+Adam), batch 128", 128),
@@ -52,7 +52,7 @@ def _sync(device):
 
 def make_inputs(seed=0):
     """Random training/saliency batches and one real test digit, shared with PyTorch."""
-    from . import data
+    from .. import data
     rng = np.random.default_rng(seed)
     images, labels = data.load_mnist("test")
     return {
@@ -104,7 +104,7 @@ def minisg_workloads(model, inputs, device):
 
 def threads_in_use():
     """Threads Numba uses (NUMBA_NUM_THREADS, default: all cores)."""
-    from .kernels import cpu  # noqa: F401  first: it sets the OpenMP wait policy before Numba's threads start
+    from ..kernels import cpu  # noqa: F401  first: it sets the OpenMP wait policy before Numba's threads start
     import numba
     return numba.get_num_threads()
 
@@ -117,10 +117,10 @@ class TorchTimer:
         path = os.path.join(self._folder.name, "inputs.npz")
         np.savez(path, **model.state_dict(), **inputs)
         env = dict(os.environ)
-        from .kernels import cpu
+        from ..kernels import cpu
         if getattr(cpu, "_SET_OMP_WAIT_POLICY", False):
             env.pop("OMP_WAIT_POLICY", None)  # minisg's own setting, not the user's: not for torch
-        command = [sys.executable, "-m", "minisg.bench_torch", "--inputs", path, "--threads", str(threads),
+        command = [sys.executable, "-m", "minisg.tools.bench_torch", "--inputs", path, "--threads", str(threads),
                    "--device", device]
         # stderr to a file, not a pipe: nobody reads a pipe while it runs, and a full one would stall it
         self._stderr = open(os.path.join(self._folder.name, "stderr.txt"), "w+")

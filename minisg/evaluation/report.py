@@ -2,13 +2,13 @@
 
 The SmoothGrad paper says "there is no ground truth to allow for quantitative evaluation".
 On MNIST there is: a digit's ink is its mask. run() computes every method of
-``minisg.methods.METHODS`` and scores the maps with ``minisg.metrics``, in three tables:
+``minisg.methods.METHODS`` and scores the maps with ``minisg.evaluation.metrics``, in three tables:
 
 1. Digits (the paper's MNIST model, ``mnist_cnn``): MNIST test digits, the map of the true
    class against the digit's own ink mask (pointing game, relevance mass, rank accuracy),
    faithfulness to the model (deletion and insertion curves), visual noise (total variation,
    high-frequency energy) and a sanity check (cascading randomisation).
-2. Scenes (``scene_cnn`` of ``minisg.scenes``): 56x56 canvases of several test digits.
+2. Scenes (``scene_cnn`` of ``minisg.models.scene_cnn``): 56x56 canvases of several test digits.
    Does the map pick the target digit among distractors of other classes? Does it separate
    two digits of different classes (discriminativity)? Does it cover every occurrence when
    one class appears two or three times (Grad-CAM++'s claim)?
@@ -34,8 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, files, metrics, models, scenes
-from .methods import CAM_METHODS, METHODS
+from .. import data, files, models
+
+from . import metrics
+
+from ..models import scene_cnn as scenes
+from ..methods import CAM_METHODS, METHODS
 
 DIGIT_MODEL, NOISY_DIGIT_MODEL, SCENE_MODEL = "mnist_cnn", "mnist_cnn_noise", "scene_cnn"
 DIGIT_CAM_LAYER = "relu2"            # mnist_cnn's last conv layer (minisg/methods/METHODS.md §1, §7)
@@ -372,7 +376,7 @@ def _compute(quick, settings, progress):
 
 def _digit_accuracy(digits):
     """{model name: accuracy} of the two digit models on the evaluated digits."""
-    from .train import predict
+    from ..models.training import predict
     return {name: float((predict(models.load(name), digits.images) == digits.labels).mean())
             for name in (DIGIT_MODEL, NOISY_DIGIT_MODEL)}
 

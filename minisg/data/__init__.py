@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from .. import files
 
 # Shipped with minisg (in the installed package, or data/mnist in a checkout); MINISG_DATA or a
 # root= argument point elsewhere.

@@ -45,11 +45,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import files
-from . import functional as F
-from . import nn
-from .autograd import Tensor, grad, no_grad
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .. import files
+from .. import functional as F
+from .. import nn
+from ..autograd import Tensor, grad, no_grad
+from ..gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 # Seconds each exercise (and the import of the student's file) may take. The slowest honest
 # solution measured (exercise 04.1, the reference solution, on a loaded 2-core machine) takes
@@ -325,7 +325,7 @@ CONV_CASES = [  # (input shape, weight shape, stride, padding)
           hint="d_cols = w.reshape(O, -1).T @ gy.reshape(N, O, OH*OW), then col2im(d_cols, ...); "
                "no kernel flip (02.2 uses your 02.1)")
 def check_conv2d_backward_input(ex):
-    from .kernels import reference
+    from ..kernels import reference
 
     rng = np.random.default_rng(22)
     for x_shape, w_shape, stride, padding in CONV_CASES:
@@ -355,7 +355,7 @@ def pool_cases(rng):
           hint="per output (i, j): np.argmax over the window reshaped to (N, C, kh*kw) is the FIRST max; "
                "add gy there (+=, windows can share a winner)")
 def check_max_pool2d_backward(ex):
-    from .kernels import reference
+    from ..kernels import reference
 
     rng = np.random.default_rng(23)
     for label, x, kernel, stride in pool_cases(rng):
@@ -373,7 +373,7 @@ def check_max_pool2d_backward(ex):
 @exercise("04.1", "sensitivity map dS_c/dx", ["sensitivity_map"],
           hint="grad(logits[np.arange(N), target].sum(), images) with images = Tensor(x, requires_grad=True)")
 def check_sensitivity_map(ex):
-    from . import methods as M
+    from .. import methods as M
 
     rng = np.random.default_rng(41)
     model, x, target = mlp(41), rng.random((3, 1, 4, 4)), np.array([0, 2, 1])
@@ -398,7 +398,7 @@ def check_sensitivity_map(ex):
           hint="per image: v = |M|.sum(channels); clip((v - v.min()) / (np.percentile(v, p) - v.min()), 0, 1); "
                "zeros when the percentile equals the min")
 def check_to_grayscale(ex):
-    from . import viz
+    from .. import viz
 
     rng = np.random.default_rng(42)
     maps = rng.standard_normal((4, 2, 6, 6))
@@ -437,7 +437,7 @@ def check_noise_stdevs(ex):
 @exercise("06.2", "SmoothGrad average", ["smoothgrad"],
           hint="sigma_i = noise_level * range of image i; average the gradients of n noisy copies (divide by n)")
 def check_smoothgrad(ex):
-    from . import methods as M
+    from .. import methods as M
 
     rng = np.random.default_rng(62)
     model, x, target = mlp(62), rng.random((2, 1, 4, 4)), np.array([0, 2])
@@ -485,7 +485,7 @@ def check_smoothgrad(ex):
 @exercise("07.1", "Integrated Gradients, right Riemann sum", ["integrated_gradients"],
           hint="alpha_k = k/m for k = 1..m (not 0..m-1); mean of the m gradients times (x - baseline)")
 def check_integrated_gradients(ex):
-    from . import methods as M
+    from .. import methods as M
 
     rng = np.random.default_rng(71)
     relu_net = mlp(71, sizes=(16, 12, 3), activation=nn.ReLU, bias=False)
@@ -557,7 +557,7 @@ def activations(rng, shape, zeros=0.3):
 @exercise("10.1", "Grad-CAM++ alpha", ["gradcampp_alpha"],
           hint="S_k = A.sum(axis=(2, 3), keepdims=True); alpha = g^2 / (2 g^2 + S_k g^3) where g > 0, else 0")
 def check_gradcampp_alpha(ex):
-    from .methods import gradcampp_alpha
+    from ..methods import gradcampp_alpha
 
     rng = np.random.default_rng(101)
     A, g = activations(rng, (2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4))
@@ -593,7 +593,7 @@ def head_gradients(head, A, target):
 @exercise("10.2", "Grad-CAM++ channel weights", ["gradcampp_weights"],
           hint="w_k = sum over (i, j) of alpha * relu(g): reuse your gradcampp_alpha and np.maximum(g, 0)")
 def check_gradcampp_weights(ex):
-    from . import methods as M
+    from .. import methods as M
 
     rng = np.random.default_rng(102)
     A, target = activations(rng, (2, 4, 3, 3)), np.array([0, 2])
@@ -640,7 +640,7 @@ def gradient_samples(rng, shape, n=8):
           hint="m1, m2, m3 = means over axis 0 of g, g^2, g^3; alpha = m2 / (2 m2 + S_k m3) (0 where m2 == 0 "
                "or the denominator <= 0); w = sum alpha * relu(m1)")
 def check_smooth_gradcampp_weights(ex):
-    from .methods import gradcampp_alpha
+    from ..methods import gradcampp_alpha
 
     def weights(A, m1, m2, m3, numerator=None):
         alpha = gradcampp_alpha(A, m2, m3, where=m2 > 0)
@@ -677,7 +677,7 @@ def check_smooth_gradcampp_weights(ex):
 @exercise("12.1", "relevance mass", ["relevance_mass"],
           hint="r = max(channel sum, 0); sum(r * mask) / sum(r) per image, 0 when sum(r) == 0")
 def check_relevance_mass(ex):
-    from . import metrics
+    from ..evaluation import metrics
 
     rng = np.random.default_rng(121)
     maps = rng.standard_normal((4, 2, 5, 5))
@@ -697,7 +697,7 @@ def check_relevance_mass(ex):
           hint="order = np.argsort(-channel_sum, kind='stable'); after step s zero the first (s*P)//steps "
                "pixels in every channel; score = softmax probability of the target")
 def check_deletion_curve(ex):
-    from . import metrics
+    from ..evaluation import metrics
 
     rng = np.random.default_rng(122)
     model, x, target = mlp(122, sizes=(18, 10, 4)), rng.random((2, 2, 3, 3)), np.array([1, 3])
@@ -927,7 +927,7 @@ def run_one(item, module, path):
 # file may have rebound (`F.exp = exp`), and drops the file's module.
 
 _WORKER_CODE = ("import sys; fds = [int(fd) for fd in sys.argv[1:3]]; sys.path[:] = sys.argv[3:]; "
-                "sys.argv[:] = ['minisg-check-worker']; from minisg.check import serve; serve(*fds)")
+                "sys.argv[:] = ['minisg-check-worker']; from minisg.classroom.grading import serve; serve(*fds)")
 
 
 class GraderError(RuntimeError):
@@ -1256,7 +1256,7 @@ def main(number, file=None, time_limit=None):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m minisg.check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m minisg check", description=__doc__.splitlines()[0])
     parser.add_argument("number", help="a lesson (01) or one exercise (01.2)")
     parser.add_argument("--file", help="the file to grade (default: the first exNN_*.py in the current folder, "
                                        "then in lessons/exercises/, then the stubs that come with minisg)")

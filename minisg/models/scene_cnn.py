@@ -39,10 +39,10 @@ import time
 
 import numpy as np
 
-from . import backend, data, models, nn
-from . import functional as F
-from .autograd import Tensor, no_grad
-from .optim import Adam
+from .. import backend, data, models, nn
+from .. import functional as F
+from ..autograd import Tensor, no_grad
+from ..optim import Adam
 
 CANVAS = 56                   # side of the square scene canvas, pixels
 DIGITS_PER_SCENE = (1, 4)     # fewest and most digits of a training scene
@@ -209,7 +209,7 @@ def train_scenes(config, log=print):
     The output is claimed as for MNIST (train.claim_output): checked before any work, an
     existing file refused without config.overwrite, never a shipped checkpoint, one writer.
     """
-    from .train import claim_output
+    from .training import claim_output
 
     config.validate()
     if config.resume:
@@ -221,7 +221,7 @@ def train_scenes(config, log=print):
 
 
 def _train_scenes(config, out, log):
-    from .train import log_interrupted
+    from .training import log_interrupted
 
     backend.set_device(config.device)
     log(f"training into {out}")

@@ -2,7 +2,7 @@
 
 Its own process because a process has one OpenMP runtime: settings that minisg's Numba
 kernels make for themselves (OMP_WAIT_POLICY) must not slow or speed up PyTorch. It loads the
-very weights minisg uses from an .npz and then serves timings, so that minisg.bench can take
+very weights minisg uses from an .npz and then serves timings, so that minisg.tools.bench can take
 turns with it, workload by workload (a shared machine's speed drifts within a minute; turns
 put both libraries under the same drift):
 
@@ -49,7 +49,7 @@ def build_net(torch, weights, device):
 
 
 def workloads(torch, net, inputs, device):
-    """name -> closure, the same workloads as minisg.bench (same inputs, same batch sizes)."""
+    """name -> closure, the same workloads as minisg.tools.bench (same inputs, same batch sizes)."""
     x_train = torch.from_numpy(inputs["x_train"]).to(device)
     y_train = torch.from_numpy(inputs["y_train"]).to(device)
     x_sal = torch.from_numpy(inputs["x_saliency"]).to(device)

@@ -1,8 +1,8 @@
 """Time every kernel on the shapes of the MNIST model, optionally next to PyTorch.
 
-    python -m minisg.kernels.bench_kernels                 # cpu, float32, ours only
-    python -m minisg.kernels.bench_kernels --torch         # plus PyTorch at the same thread count
-    python -m minisg.kernels.bench_kernels --device gpu --torch
+    python -m minisg.tools.bench_kernels                 # cpu, float32, ours only
+    python -m minisg.tools.bench_kernels --torch         # plus PyTorch at the same thread count
+    python -m minisg.tools.bench_kernels --device gpu --torch
 
 The model: conv5x5 1->32 SAME, relu, maxpool 2x2, conv5x5 32->64 SAME, relu, maxpool 2x2, fc,
 trained at batch 128; saliency maps at batch 50 also need conv1's input gradient. PyTorch runs in
