@@ -25,52 +25,25 @@
 # `lessons/out/01_*.png`.
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 import minisg  # noqa: E402
 from minisg import Function, Tensor, grad  # noqa: E402
 from minisg import functional as F  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 01: autodiff, higher derivatives, gradcheck")
-parser.add_argument("--quick", action="store_true", help="smaller grids (a few seconds)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes its own flags
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
-
-
-def save(figure, name):
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+# --quick for a fast pass, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("01", "autodiff, higher derivatives, gradcheck", quick="smaller grids (a few seconds)")
 
 
 # %% [markdown]
@@ -196,7 +169,7 @@ for op in (Cube, CubeNumpyBackward):
 # $$f' = 1 - t^2,\qquad f'' = -2t(1 - t^2),\qquad f''' = -2(1 - t^2)(1 - 3t^2).$$
 
 # %%
-grid = np.linspace(-3, 3, 41 if QUICK else 241)
+grid = np.linspace(-3, 3, 41 if lesson.quick else 241)
 xs = minisg.tensor(grid, requires_grad=True, dtype=np.float64)
 f0 = F.tanh(xs)
 (d1,) = grad(f0.sum(), xs, create_graph=True)
@@ -223,7 +196,7 @@ ax.set_xlabel("x")
 ax.set_title(r"$\tanh$ and its derivatives: grad of grad of grad (lines) vs closed forms (circles)", fontsize=9)
 ax.legend(fontsize=7, ncol=2)
 figure.tight_layout()
-save(figure, "01_higher_derivatives.png")
+lesson.save(figure, "01_higher_derivatives.png")
 
 # %% [markdown]
 # ### A preview of Grad-CAM++: exp of a piecewise-linear score
@@ -290,7 +263,7 @@ def f_scalar(value, dtype):
     return float((F.tanh(t) * F.exp(t)).sum().item())
 
 
-steps = np.logspace(-1, -12, 12 if QUICK else 34)
+steps = np.logspace(-1, -12, 12 if lesson.quick else 34)
 fd_error = {}
 for dtype in (np.float64, np.float32):
     errors = []
@@ -332,7 +305,7 @@ ax.set_ylabel("|error| of f'(0.7)")
 ax.set_title(r"Central differences for $f(x) = \tanh(x)e^x$: truncation ($h^2$) vs rounding ($\epsilon/h$)", fontsize=9)
 ax.legend(fontsize=7)
 figure.tight_layout()
-save(figure, "01_finite_differences.png")
+lesson.save(figure, "01_finite_differences.png")
 
 # %% [markdown]
 # ### gradcheck
@@ -443,5 +416,4 @@ print(f"max(a, b), a = b: autodiff {max_grad.numpy()}, central differences {np.r
 # Grade them with `minisg check 01` (or `python -m minisg check 01` without installing).
 
 # %%
-print(f"lesson 01 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -17,62 +17,36 @@
 # 3. max-pooling, which also records **where** each maximum was (the argmax) so the backward
 #    pass can route the gradient there — with MNIST's black background, most windows are
 #    ties, and the rule "first maximum in row-major order" decides;
-# 4. the same operations as compiled Numba kernels (`minisg/kernels/cpu.py`), all three
+# 4. the same operations as compiled Numba kernels (`minisg/kernels/cpu_*.py`), all three
 #    versions timed side by side (and CuPy on a GPU, when there is one).
 #
 # Run: `python lessons/02_cnn_layers.py [--quick]`; figures go to `lessons/out/02_*.png`.
 
 # %%
-import argparse
 import importlib.util
 import sys
-import time
+import timeit
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 import minisg  # noqa: E402
 from minisg import Tensor, data, files, grad, models  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg.kernels import cpu as numba_kernels  # noqa: E402
 from minisg.kernels import reference  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 02: convolution and max-pooling kernels, timed")
-parser.add_argument("--quick", action="store_true", help="small batches, one repeat (a few seconds)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
-
-
-def save(figure, name):
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+# --quick for a fast pass, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("02", "convolution and max-pooling kernels, timed",
+               quick="small batches, one repeat (a few seconds)")
 
 
 # %% [markdown]
@@ -216,7 +190,7 @@ print(f"argmax on 2880 windows of integers in {{0,1,2}}: numpy == reference {agr
 # %%
 model = models.load("mnist_cnn")
 test_x, test_y = data.load_mnist("test")
-n_tie_images = 20 if QUICK else 200
+n_tie_images = 20 if lesson.quick else 200
 sample = test_x[:n_tie_images]
 
 
@@ -298,7 +272,7 @@ for axis in figure.axes:
         axis.set_xticks([])
         axis.set_yticks([])
 figure.tight_layout()
-save(figure, "02_im2col.png")
+lesson.save(figure, "02_im2col.png")
 
 # %% [markdown]
 # ## 5. Reference → NumPy → Numba, timed
@@ -308,8 +282,8 @@ save(figure, "02_im2col.png")
 # - **reference**: Python loops, a NumPy call per window — readable, very slow;
 # - **NumPy**: im2col + matmul above (max-pool by reshaping); the input gradient is your
 #   exercise 02.2 and the pool backward your 02.3, timed only once they are solved;
-# - **Numba**: `minisg/kernels/cpu.py` — compiled parallel loops for the data movement, BLAS
-#   for the arithmetic, chunked so the column matrices stay in cache, and a Winograd
+# - **Numba**: `minisg/kernels/cpu_im2col.py`, `cpu_winograd.py`, `cpu_pool.py` (chosen in
+#   `cpu.py`) — compiled parallel loops for the data movement, BLAS for the arithmetic, chunked so the column matrices stay in cache, and a Winograd
 #   transform for the stride-1 $5\times5$ convolutions with many channels.
 #
 # Times are milliseconds **per image**, the minimum over repeats (the reference runs on one
@@ -321,10 +295,10 @@ def exercise_file():
     """Your ex02_cnn_layers.py: beside this lesson (lessons/exercises/), else in the working
     directory (where `minisg exercises 02` copies the stubs), else the untouched stub that
     comes with minisg (minisg.files.exercise_stubs())."""
-    for folder in (LESSON_DIR / "exercises", Path.cwd(), files.exercise_stubs()):
+    for folder in (lesson.folder / "exercises", Path.cwd(), files.exercise_stubs()):
         if (folder / "ex02_cnn_layers.py").is_file():
             return folder / "ex02_cnn_layers.py"
-    return LESSON_DIR / "exercises" / "ex02_cnn_layers.py"   # missing: the import below says so
+    return lesson.folder / "exercises" / "ex02_cnn_layers.py"   # missing: the import below says so
 
 
 def load_exercise_module():
@@ -369,21 +343,19 @@ def student_versions():
 
 
 def best_ms(function, repeats, sync=lambda: None, warmup=2):
+    """The fastest of `repeats` calls of function() (each followed by sync()), in milliseconds."""
+    def call():
+        function()
+        sync()                                     # a GPU runs asynchronously: wait for it
+
     for _ in range(warmup):                        # JIT compilation, thread pools, caches
-        function()
-    sync()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        sync()
-        times.append(time.perf_counter() - started)
-    return 1e3 * min(times)
+        call()
+    return 1e3 * min(timeit.repeat(call, number=1, repeat=repeats))
 
 
-batch = 8 if QUICK else 50
-repeats = 3 if QUICK else 10
-ref_repeats = 1 if QUICK else 2
+batch = 8 if lesson.quick else 50
+repeats = 3 if lesson.quick else 10
+ref_repeats = 1 if lesson.quick else 2
 data_rng = np.random.default_rng(1)
 shapes = {"conv1": ((batch, 1, 28, 28), (32, 1, 5, 5)), "conv2": ((batch, 32, 14, 14), (64, 32, 5, 5))}
 arrays = {}
@@ -434,7 +406,7 @@ numpy_jobs = {
 }
 timings = {"reference": {}, "numpy": {}, "numba": {}}
 for name, job in reference_jobs.items():
-    timings["reference"][name] = best_ms(job, ref_repeats, warmup=0 if QUICK else 1)
+    timings["reference"][name] = best_ms(job, ref_repeats, warmup=0 if lesson.quick else 1)
 for name, job in numpy_jobs.items():
     timings["numpy"][name] = best_ms(job, repeats) / batch if job is not None else np.nan
 for name, job in workloads(numba_kernels).items():
@@ -485,7 +457,7 @@ ax.set_title(f"The same kernels three ways (float32, batch {batch})"
              + ("" if gpu_note is None else "; GPU: not available"), fontsize=9)
 ax.legend(fontsize=8)
 figure.tight_layout()
-save(figure, "02_timing.png")
+lesson.save(figure, "02_timing.png")
 
 # %% [markdown]
 # What to read in the table (your numbers will differ): the loops are hundreds to thousands
@@ -503,7 +475,7 @@ save(figure, "02_timing.png")
 # ## Exercises
 #
 # 1. The im2col matrix of conv2 for one image is $(32\cdot25) \times 196$. How many bytes is
-#    that in float32 for a batch of 50? Why does `kernels/cpu.py` cut the batch into chunks?
+#    that in float32 for a batch of 50? Why does `kernels/cpu_im2col.py` cut the batch into chunks?
 # 2. Show that `col2im` is the adjoint (transpose) of `im2col`: $\langle \text{im2col}(x), C\rangle =
 #    \langle x, \text{col2im}(C)\rangle$. Why does that make it the right backward pass?
 # 3. With the "last maximum" tie rule, which pixels of the $4\times4$ example would receive
@@ -522,5 +494,4 @@ save(figure, "02_timing.png")
 # to see your NumPy versions in the timing table.
 
 # %%
-print(f"lesson 02 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -31,59 +31,33 @@
 # Run: `python lessons/03_training.py [--quick] [--steps N]`; figures go to `lessons/out/03_*.png`.
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 import minisg  # noqa: E402
 from minisg import Tensor, data, models, viz  # noqa: E402
 from minisg.models import training as train
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from minisg.classroom.lesson import Count, setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 03: the MNIST CNN, training with and without noise")
-parser.add_argument("--quick", action="store_true", help="2 x 15 demo steps on a subset, 300 test images")
-parser.add_argument("--steps", type=int, default=None, help="demo training steps per run (default 300; 15 with --quick)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for figures and the demo checkpoint")
-args, _unknown = parser.parse_known_args()
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
-DEMO_STEPS = args.steps or (15 if QUICK else 300)
-TRAIN_SUBSET = 2_000 if QUICK else None      # None: all 55,000 training images
-EVAL_IMAGES = 300 if QUICK else 10_000        # test images for the re-evaluation
-NOISY_EVAL_IMAGES = 100 if QUICK else 2_000   # test images for the evaluation under noise
-
-
-def save(figure, name):
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+# --quick for a fast pass, --steps N, --out DIR for the figures and the demo checkpoint (minisg/classroom/lesson.py)
+lesson = setup("03", "the MNIST CNN, training with and without noise",
+               quick="2 x 15 demo steps on a subset, 300 test images",
+               options={"--steps": Count("demo training steps per run", full=300, quick=15)})
+DEMO_STEPS = lesson.steps
+TRAIN_SUBSET = 2_000 if lesson.quick else None      # None: all 55,000 training images
+EVAL_IMAGES = 300 if lesson.quick else 10_000       # test images for the re-evaluation
+NOISY_EVAL_IMAGES = 100 if lesson.quick else 2_000  # test images for the evaluation under noise
 
 
 # %% [markdown]
@@ -147,7 +121,7 @@ with minisg.no_grad():
 
 # %%
 levels = [0.0, 0.1, 0.2]
-examples = np.array([int(np.flatnonzero(train_y == digit)[0]) for digit in range(5 if QUICK else 8)])
+examples = np.array([int(np.flatnonzero(train_y == digit)[0]) for digit in range(5 if lesson.quick else 8)])
 clean = train_x[examples]
 noisy = {level: data.add_noise(clean, level, np.random.default_rng(3)) for level in levels}
 print(f"{'noise level':>12s}{'sigma (mean)':>14s}{'pixels < 0':>12s}{'pixels > 1':>12s}{'mean |x~ - x|':>15s}")
@@ -164,11 +138,10 @@ def as_rgb(images):
     return np.repeat(np.clip(images[:, 0], 0, 1)[..., None], 3, axis=-1)
 
 
-viz.figure_grid(None, {f"level {level}": as_rgb(noisy[level]) for level in levels}, OUT / "03_training_noise.png",
-                titles=[viz.noise_label(level) for level in levels],
-                row_labels=[f"label {train_y[i]}" for i in examples],
-                title="Training inputs x + noise (display clipped to [0, 1])", cell_size=1.8)
-print(f"wrote {OUT / '03_training_noise.png'}")
+lesson.figure_grid(None, {f"level {level}": as_rgb(noisy[level]) for level in levels}, "03_training_noise.png",
+                   titles=[viz.noise_label(level) for level in levels],
+                   row_labels=[f"label {train_y[i]}" for i in examples],
+                   title="Training inputs x + noise (display clipped to [0, 1])", cell_size=1.8)
 
 # %% [markdown]
 # ## 4. The training loop, by hand
@@ -216,7 +189,7 @@ for level in (0.0, 0.1):
           f"({'first %d training images' % TRAIN_SUBSET if TRAIN_SUBSET else 'all 55,000 training images'})")
     demo[level] = train_demo(level, DEMO_STEPS, log_every=max(5, DEMO_STEPS // 6))
 
-val_count = 200 if QUICK else 2_000
+val_count = 200 if lesson.quick else 2_000
 print(f"\n{'demo run':>16s}{'steps':>7s}{'seconds':>9s}{'s/step':>8s}{'val acc':>9s}{'val acc, noisy val':>20s}")
 demo_val = {}
 for level, (net, losses, accuracies, seconds) in demo.items():
@@ -230,7 +203,7 @@ print(f"(validation: the first {val_count} validation images; 'noisy val' adds n
       f"seconds on a shared CPU are noisy)")
 
 # the demo's clean model, saved and loaded back the way the shipped ones are
-demo_path = models.save(demo[0.0][0], OUT / "03_demo_mnist_cnn.npz",
+demo_path = models.save(demo[0.0][0], lesson.out / "03_demo_mnist_cnn.npz",
                         meta={"architecture": "mnist_cnn", "demo_steps": DEMO_STEPS, "noise_level": 0.0,
                               "val_accuracy": demo_val[0.0][0], "note": "lesson 03 demo, not a shipped model"})
 reloaded = models.load(demo_path)
@@ -257,7 +230,7 @@ ax_acc.set_ylabel("batch accuracy")
 ax_acc.set_title("Training-batch accuracy (moving mean)", fontsize=9)
 ax_acc.legend(fontsize=7)
 figure.tight_layout()
-save(figure, "03_demo_training.png")
+lesson.save(figure, "03_demo_training.png")
 
 # %% [markdown]
 # ## 5. The shipped checkpoints
@@ -333,7 +306,7 @@ ax.set_ylabel("validation accuracy (5,000 images)")
 ax.set_title("The shipped checkpoints: validation accuracy per epoch (from their meta)", fontsize=9)
 ax.legend(fontsize=7, loc="lower right")
 figure.tight_layout()
-save(figure, "03_validation_accuracy.png")
+lesson.save(figure, "03_validation_accuracy.png")
 
 # %% [markdown]
 # What the numbers say: both networks reach the tutorial's accuracy, and the one trained with
@@ -361,5 +334,4 @@ save(figure, "03_validation_accuracy.png")
 # with `models.load("runs/my_cnn.npz")`).
 
 # %%
-print(f"lesson 03 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

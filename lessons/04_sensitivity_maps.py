@@ -28,53 +28,26 @@
 # figures go to `lessons/out/04_*.png`.
 
 # %%
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 import minisg  # noqa: E402
 from minisg import Tensor, data, grad, models, nn, viz  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg import methods as M  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 04: sensitivity maps and the paper's visualisation choices")
-parser.add_argument("--quick", action="store_true", help="three digits instead of ten")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
-
-
-def save(figure, name):
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+# --quick for a fast pass, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("04", "sensitivity maps and the paper's visualisation choices",
+               quick="three digits instead of ten")
 
 
 # %% [markdown]
@@ -88,7 +61,7 @@ def save(figure, name):
 # %%
 model = models.load("mnist_cnn")
 test_x, test_y = data.load_mnist("test")
-classes = [7, 2, 1] if QUICK else list(range(10))
+classes = [7, 2, 1] if lesson.quick else list(range(10))
 indices = [data.find_digit(c, "test") for c in classes]
 x = test_x[indices]
 
@@ -214,11 +187,10 @@ mode_columns = {
     "signed, p99": viz.to_grayscale(maps, "signed"),
     "M x input (pos.), p99": viz.to_grayscale(viz.multiply_by_input(maps, x), "positive"),
 }
-viz.figure_grid(x, mode_columns, OUT / "04_visualisation.png",
-                row_labels=[f"label {test_y[i]}, pred {p}" for i, p in zip(indices, predicted)],
-                title="Vanilla gradient M = dS_c/dx of the trained MNIST CNN, shown five ways (SmoothGrad §3.1)",
-                cell_size=1.5)
-print(f"wrote {OUT / '04_visualisation.png'}")
+lesson.figure_grid(x, mode_columns, "04_visualisation.png",
+                   row_labels=[f"label {test_y[i]}, pred {p}" for i, p in zip(indices, predicted)],
+                   title="Vanilla gradient M = dS_c/dx of the trained MNIST CNN, shown five ways (SmoothGrad §3.1)",
+                   cell_size=1.5)
 
 # %% [markdown]
 # The numbers behind the picture. "ink" is the set of digit pixels ($x > 0.1$, about a fifth
@@ -275,7 +247,7 @@ for ax, key in ((ax_no_cap, "|M|, no cap"), (ax_cap, "|M|, capped p99")):
     ax.set_xticks([])
     ax.set_yticks([])
 figure.tight_layout()
-save(figure, "04_capping.png")
+lesson.save(figure, "04_capping.png")
 
 # %% [markdown]
 # ### What we see, and how it compares with the paper
@@ -322,5 +294,4 @@ save(figure, "04_capping.png")
 # Grade them with `minisg check 04` (or `python -m minisg check 04`).
 
 # %%
-print(f"lesson 04 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -33,58 +33,31 @@
 # Run: `python lessons/05_noisy_gradients.py [--quick]`; figures go to `lessons/out/05_*.png`.
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
-
-import minisg  # noqa: E402
-from minisg import Tensor, data, models, viz  # noqa: E402
+from minisg import data, models, parallel, viz  # noqa: E402
 from minisg import methods as M  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 05: partial derivatives along x + t * eps (SmoothGrad Fig. 2)")
-parser.add_argument("--quick", action="store_true", help="coarser path, two images for the statistics")
-parser.add_argument("--sigma", type=float, default=0.01, help="std of eps (the paper: 0.01)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
-SIGMA = args.sigma                             # the paper's eps ~ N(0, 0.01^2)
-T_MAIN = np.linspace(0, 1, 101 if QUICK else 1001)   # the path of the figure
-T_STATS = np.linspace(0, 1, 51 if QUICK else 201)    # the paths of the statistics over images
-STAT_IMAGES = 2 if QUICK else 10
+# --quick for a fast pass, --sigma S, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("05", "partial derivatives along x + t * eps (SmoothGrad Fig. 2)",
+               quick="coarser path, two images for the statistics",
+               options={"--sigma": dict(type=float, default=0.01, help="std of eps (the paper: 0.01)")})
+SIGMA = lesson.sigma                                       # the paper's eps ~ N(0, 0.01^2)
+T_MAIN = np.linspace(0, 1, 101 if lesson.quick else 1001)  # the path of the figure
+T_STATS = np.linspace(0, 1, 51 if lesson.quick else 201)   # the paths of the statistics over images
+STAT_IMAGES = 2 if lesson.quick else 10
 CHANGE_TOL = 1e-4                              # a partial "changed" if it moved by > 1e-4 of max|M|
-
-
-def save(figure, name):
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
 
 
 # %% [markdown]
@@ -102,22 +75,15 @@ rng = np.random.default_rng(2017)
 eps = (SIGMA * rng.standard_normal(x.shape)).astype(np.float32)
 
 
-def logits_of(net, images, batch_size=250):
-    """The network's logits for a NumPy batch, a few hundred images at a time, without a graph."""
-    with minisg.no_grad():
-        return np.concatenate([net(Tensor(images[i:i + batch_size])).numpy()
-                               for i in range(0, len(images), batch_size)])
-
-
 def along_path(model, x, eps, ts, target):
     """(gradients (T, 28, 28), scores (T,)) at x + t * eps for every t, class `target` fixed."""
     path = (x + ts[:, None, None, None] * eps).astype(x.dtype)
     gradients = M.vanilla_gradient(model, path, np.repeat(target, len(ts)))[:, 0]
-    scores = logits_of(model, path)[:, target[0]]
+    scores = parallel.logits(model, path)[:, target[0]]
     return gradients, scores
 
 
-target = logits_of(model, x).argmax(axis=1)
+target = parallel.logits(model, x).argmax(axis=1)
 started = time.perf_counter()
 grads, scores = along_path(model, x, eps, T_MAIN, target)
 peak = np.abs(grads).reshape(len(T_MAIN), -1).max(axis=1)            # max_j |dS_c/dx_j| at each t
@@ -206,7 +172,7 @@ print(f"where the map changes (share of the squared change): first step {share(f
       f"(the ink is {ink.mean():.3f} of the image, black pixels {(image == 0).mean():.3f})")
 
 # the same path in float64 (every 5th point, to save time): the jumps are not rounding noise
-every = 1 if QUICK else 5
+every = 1 if lesson.quick else 5
 t64 = T_MAIN[::every]
 model64 = models.load("mnist_cnn", dtype=np.float64)
 grads64, _ = along_path(model64, x.astype(np.float64), eps.astype(np.float64), t64, target)
@@ -275,7 +241,7 @@ ax.set_xlabel("t")
 ax.set_title("cosine similarity of whole maps", fontsize=9)
 ax.legend(fontsize=7, loc="lower right")
 figure.tight_layout()
-save(figure, "05_noisy_gradients.png")
+lesson.save(figure, "05_noisy_gradients.png")
 
 # %% [markdown]
 # The maps themselves at a few points of the path — five images no one could tell apart —
@@ -287,14 +253,13 @@ rows = [int(np.argmin(np.abs(T_MAIN - t))) for t in t_show]
 path_images = np.clip(x + T_MAIN[rows][:, None, None, None] * eps, 0, 1)
 difference = (grads[rows] - grads[0])[:, None]
 scale_of_map = np.percentile(np.abs(grads[0]), 99)
-viz.figure_grid(path_images, {"|M| (p99 cap)": viz.to_grayscale(grads[rows][:, None]),
-                              "signed M": viz.to_grayscale(grads[rows][:, None], "signed"),
-                              "M(t) - M(0)": viz.colorize(np.clip(difference[:, 0] / scale_of_map, -1, 1))},
-                OUT / "05_maps_along_path.png", row_labels=[f"t = {T_MAIN[r]:.3g}" for r in rows],
-                title="x + t eps, its gradient, and the change since t = 0\n"
-                      "(last column on the scale of the t = 0 map: p99 of |M(0)| = full red/blue)",
-                cell_size=1.7)
-print(f"wrote {OUT / '05_maps_along_path.png'}")
+lesson.figure_grid(path_images, {"|M| (p99 cap)": viz.to_grayscale(grads[rows][:, None]),
+                                 "signed M": viz.to_grayscale(grads[rows][:, None], "signed"),
+                                 "M(t) - M(0)": viz.colorize(np.clip(difference[:, 0] / scale_of_map, -1, 1))},
+                   "05_maps_along_path.png", row_labels=[f"t = {T_MAIN[r]:.3g}" for r in rows],
+                   title="x + t eps, its gradient, and the change since t = 0\n"
+                         "(last column on the scale of the t = 0 map: p99 of |M(0)| = full red/blue)",
+                   cell_size=1.7)
 for r in rows[1:]:
     relative = np.linalg.norm(grads[r] - grads[0]) / np.linalg.norm(grads[0])
     print(f"t = {T_MAIN[r]:.3g}: |M(t) - M(0)| / |M(0)| = {relative:.3f}")
@@ -318,7 +283,7 @@ for name in ("mnist_cnn", "mnist_cnn_noise"):
     for k, i in enumerate(stat_indices):
         xi = test_x[i:i + 1]
         eps_i = (SIGMA * np.random.default_rng([2017, k]).standard_normal(xi.shape)).astype(np.float32)
-        g, _ = along_path(net, xi, eps_i, T_STATS, logits_of(net, xi).argmax(axis=1))
+        g, _ = along_path(net, xi, eps_i, T_STATS, parallel.logits(net, xi).argmax(axis=1))
         g = g.reshape(len(T_STATS), -1)
         r = g / np.abs(g).max(axis=1, keepdims=True)
         rest = r[1:]
@@ -392,5 +357,4 @@ for name, values in statistics.items():
 # There is no graded exercise for this lesson; lesson 06's exercises build SmoothGrad.
 
 # %%
-print(f"lesson 05 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -36,61 +36,31 @@
 # as the paper does for ImageNet. Every displayed map is capped at its 99th percentile.
 
 # %%
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
 from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
+from minisg.classroom.lesson import MODE_OPTION, setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 06: SmoothGrad's noise level and sample size")
-parser.add_argument("--quick", action="store_true", help="one image, a few samples (seconds)")
-parser.add_argument("--mode", choices=["positive", "absolute"], default="positive",
-                    help="how a signed map becomes gray levels (default: its positive part)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK, MODE = args.quick, args.mode
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
-
-
-def save(figure, name):
-    """Write a matplotlib Figure (Agg canvas, no pyplot) to OUT/name."""
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+# --quick for a fast pass, --mode positive|absolute, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("06", "SmoothGrad's noise level and sample size",
+               quick="one image, a few samples (seconds)", options=MODE_OPTION)
 
 
 def gray(maps):
     """(N, 1, H, W) signed maps -> (N, H, W) gray levels in [0, 1], capped at the 99th percentile."""
-    return viz.to_grayscale(maps, mode=MODE)
+    return viz.to_grayscale(maps, mode=lesson.mode)
 
 
 # %% [markdown]
@@ -105,13 +75,13 @@ def gray(maps):
 model = models.load("mnist_cnn")
 test_images, test_labels = data.load_mnist("test")
 
-COUNT = 1 if QUICK else 5                                  # images in the MNIST sweep (Fig. 10)
-LEVELS = [0.0, 0.1, 0.5] if QUICK else [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
-BEYOND = [] if QUICK else [0.75, 1.0]                      # past the paper's range, to see it break
-N_SWEEP = 10 if QUICK else 100                             # samples per map in the noise sweep
-N_FIG3 = 5 if QUICK else 50                                # the paper's n for Fig. 3
-SIZES = [1, 5, 10] if QUICK else [1, 2, 5, 10, 20, 50, 100]
-N_REFERENCE = 50 if QUICK else 500                         # independent draws for the reference map
+COUNT = 1 if lesson.quick else 5                           # images in the MNIST sweep (Fig. 10)
+LEVELS = [0.0, 0.1, 0.5] if lesson.quick else [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+BEYOND = [] if lesson.quick else [0.75, 1.0]               # past the paper's range, to see it break
+N_SWEEP = 10 if lesson.quick else 100                      # samples per map in the noise sweep
+N_FIG3 = 5 if lesson.quick else 50                         # the paper's n for Fig. 3
+SIZES = [1, 5, 10] if lesson.quick else [1, 2, 5, 10, 20, 50, 100]
+N_REFERENCE = 50 if lesson.quick else 500                  # independent draws for the reference map
 FIG4_NOISE = 0.1
 
 x = test_images[:COUNT]
@@ -120,7 +90,7 @@ with no_grad():
 target = clean_logits.argmax(axis=1)                       # the clean prediction, fixed for all samples
 ink = x[:, 0] > data.MASK_THRESHOLD                        # each digit's ink, for the numbers below
 print(f"images: test #0..{COUNT - 1}, labels {test_labels[:COUNT].tolist()}, predicted {target.tolist()}")
-print(f"ink covers {100 * ink.mean():.1f}% of the pixels; display mode: {MODE} part, 99th-percentile cap")
+print(f"ink covers {100 * ink.mean():.1f}% of the pixels; display mode: {lesson.mode} part, 99th-percentile cap")
 
 # %% [markdown]
 # ## 2. SmoothGrad, keeping every sample
@@ -184,8 +154,8 @@ print(f"\nnoise sweep: n = {N_SWEEP} samples per map, mean over {COUNT} image(s)
 print(f"{'noise level':>12} {'sigma':>7} {'mass on ink':>14} {'total variation':>17} {'noisy copies correct':>22}")
 sweep_numbers = {}
 for level in LEVELS + BEYOND:
-    mass = metrics.relevance_mass(sweep[level], ink, relevance=MODE)
-    variation = metrics.total_variation(viz.to_grayscale(sweep[level], mode=MODE)[:, None])
+    mass = metrics.relevance_mass(sweep[level], ink, relevance=lesson.mode)
+    variation = metrics.total_variation(viz.to_grayscale(sweep[level], mode=lesson.mode)[:, None])
     sweep_numbers[level] = (mass, variation, correct_at[level])
     (m_mass, s_mass), (m_var, s_var) = metrics.mean_and_stderr(mass), metrics.mean_and_stderr(variation)
     spread = "" if COUNT == 1 else f" ± {s_mass:.3f}"
@@ -197,20 +167,18 @@ for level in LEVELS + BEYOND:
 
 # %%
 fig10_columns = {viz.noise_label(level): gray(sweep[level]) for level in LEVELS + BEYOND}
-viz.figure_grid(x, fig10_columns, OUT / "06_noise_sweep_fig10.png",
-                row_labels=[f"class {c}" for c in target],
-                title=f"SmoothGrad on MNIST, n = {N_SWEEP} per map ({MODE} part); "
-                      + ("the last two columns go beyond the paper's 0-50%" if BEYOND else "quick run"))
-print(f"wrote {OUT / '06_noise_sweep_fig10.png'}")
+lesson.figure_grid(x, fig10_columns, "06_noise_sweep_fig10.png",
+                   row_labels=[f"class {c}" for c in target],
+                   title=f"SmoothGrad on MNIST, n = {N_SWEEP} per map ({lesson.mode} part); "
+                         + ("the last two columns go beyond the paper's 0-50%" if BEYOND else "quick run"))
 
 fig3_levels = [level for level in LEVELS if level in (0.0, 0.1, 0.2, 0.3, 0.5)]
 fig3_rows = min(COUNT, 3)
 fig3_columns = {viz.noise_label(level): gray(samples_at[level][:fig3_rows, :N_FIG3].mean(axis=1))
                 for level in fig3_levels}
-viz.figure_grid(x[:fig3_rows], fig3_columns, OUT / "06_noise_sweep_fig3.png",
-                row_labels=[f"class {c}" for c in target[:fig3_rows]],
-                title=f"SmoothGrad, n = {N_FIG3} (the first {N_FIG3} samples of the sweep above)")
-print(f"wrote {OUT / '06_noise_sweep_fig3.png'}")
+lesson.figure_grid(x[:fig3_rows], fig3_columns, "06_noise_sweep_fig3.png",
+                   row_labels=[f"class {c}" for c in target[:fig3_rows]],
+                   title=f"SmoothGrad, n = {N_FIG3} (the first {N_FIG3} samples of the sweep above)")
 
 # %%
 figure = Figure(figsize=(10, 3.2))
@@ -229,7 +197,7 @@ axes[0].legend(fontsize=7)
 figure.suptitle(f"What the noise sweep does to the maps (n = {N_SWEEP}; shaded: beyond the paper's range)",
                 fontsize=9)
 figure.tight_layout()
-save(figure, "06_noise_sweep_numbers.png")
+lesson.save(figure, "06_noise_sweep_numbers.png")
 
 # %% [markdown]
 # ## 4. The sample size (Fig. 4), and when more samples stop paying
@@ -269,7 +237,7 @@ for n in SIZES:
           f"{shown_change[:, n - 1].mean():>18.4f}")
 print(f"fitted v per image: {', '.join(f'{value:.3f}' for value in v)}  (d(n) * sqrt(n) stays near sqrt(v) "
       f"while n << {N_REFERENCE})")
-if not QUICK:
+if not lesson.quick:
     gain_50 = distance[:, 49].mean() - distance[:, 99].mean()
     gain_10 = distance[:, 9].mean() - distance[:, 49].mean()
     print(f"going from n = 10 to 50 removes {gain_10:.3f} of relative distance; from 50 to 100 only "
@@ -280,10 +248,9 @@ if not QUICK:
 # %%
 fig4_columns = {f"n = {n}": gray(running_mean[:, n - 1]) for n in SIZES}
 fig4_columns[f"ref. n = {N_REFERENCE}"] = reference_gray
-viz.figure_grid(x[:fig3_rows], {k: v_[:fig3_rows] for k, v_ in fig4_columns.items()},
-                OUT / "06_sample_size_fig4.png", row_labels=[f"class {c}" for c in target[:fig3_rows]],
-                title=f"SmoothGrad at {viz.noise_label(FIG4_NOISE)} with n samples ({MODE} part)")
-print(f"wrote {OUT / '06_sample_size_fig4.png'}")
+lesson.figure_grid(x[:fig3_rows], {k: v_[:fig3_rows] for k, v_ in fig4_columns.items()},
+                   "06_sample_size_fig4.png", row_labels=[f"class {c}" for c in target[:fig3_rows]],
+                   title=f"SmoothGrad at {viz.noise_label(FIG4_NOISE)} with n samples ({lesson.mode} part)")
 
 figure = Figure(figsize=(9, 3.4))
 left, right = figure.subplots(1, 2)
@@ -309,7 +276,7 @@ for axis in (left, right):
 figure.suptitle(f"Diminishing returns: SmoothGrad at {100 * FIG4_NOISE:.0f}% noise converging to its limit",
                 fontsize=9)
 figure.tight_layout()
-save(figure, "06_sample_size_convergence.png")
+lesson.save(figure, "06_sample_size_convergence.png")
 
 # %% [markdown]
 # ## 5. What the figures show (numbers from a full run; yours are printed above)
@@ -358,5 +325,4 @@ save(figure, "06_sample_size_convergence.png")
 # Grade them with `minisg check 06` (or `python -m minisg check 06`).
 
 # %%
-print(f"lesson 06 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -34,50 +34,31 @@
 # capped at the 99th percentile (`--mode absolute` for $|M|$).
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
 from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
+from minisg.classroom.lesson import MODE_OPTION, setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 07: gradient, IG, guided backprop, SmoothGrad, x input")
-parser.add_argument("--quick", action="store_true", help="one image, few samples (seconds)")
-parser.add_argument("--mode", choices=["positive", "absolute"], default="positive",
-                    help="how a signed map becomes gray levels (default: its positive part)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK, MODE = args.quick, args.mode
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --mode positive|absolute, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("07", "gradient, IG, guided backprop, SmoothGrad, x input",
+               quick="one image, few samples (seconds)", options=MODE_OPTION)
 
-COUNT = 1 if QUICK else 4           # test images
-N = 5 if QUICK else 50              # SmoothGrad samples (the paper's n for Figs. 5 and 7)
-NOISE = 0.15                        # SmoothGrad noise level, in the middle of the paper's 10-20%
-STEPS = 10 if QUICK else 50         # Integrated Gradients path points (m)
-STEPS_IN_SG = 5 if QUICK else 25    # path points for IG inside SmoothGrad (n * m gradients per image)
+COUNT = 1 if lesson.quick else 4         # test images
+N = 5 if lesson.quick else 50            # SmoothGrad samples (the paper's n for Figs. 5 and 7)
+NOISE = 0.15                             # SmoothGrad noise level, in the middle of the paper's 10-20%
+STEPS = 10 if lesson.quick else 50       # Integrated Gradients path points (m)
+STEPS_IN_SG = 5 if lesson.quick else 25  # path points for IG inside SmoothGrad (n * m gradients per image)
 
 
 def timed(name, function, *arguments, **keywords):
@@ -154,11 +135,10 @@ for i in range(COUNT):
         row_labels.append(f"class {target[i]}" + (" × input" if times_input else ""))
         for name, values in maps.items():
             shown = values[i] * x[i] if times_input else values[i]
-            columns[name].append(viz.to_grayscale(shown, mode=MODE))
-viz.figure_grid(np.stack(rows_images), {k: np.stack(v) for k, v in columns.items()},
-                OUT / "07_methods_fig5.png", row_labels=row_labels,
-                title=f"Fig. 5 on MNIST ({MODE} part; SmoothGrad n = {N}, {viz.noise_label(NOISE)})")
-print(f"wrote {OUT / '07_methods_fig5.png'}")
+            columns[name].append(viz.to_grayscale(shown, mode=lesson.mode))
+lesson.figure_grid(np.stack(rows_images), {k: np.stack(v) for k, v in columns.items()},
+                   "07_methods_fig5.png", row_labels=row_labels,
+                   title=f"Fig. 5 on MNIST ({lesson.mode} part; SmoothGrad n = {N}, {viz.noise_label(NOISE)})")
 
 # %% [markdown]
 # ## 4. Fig. 7: SmoothGrad on top of IG and Guided BackProp
@@ -168,10 +148,9 @@ fig7 = {
     "Integrated Gradients": maps["Integrated Gradients"], "SmoothGrad(IG)": smoothed["SmoothGrad(IG)"],
     "Guided BackProp": maps["Guided BackProp"], "SmoothGrad(GBP)": smoothed["SmoothGrad(GBP)"],
 }
-viz.figure_grid(x, {name: viz.to_grayscale(values, mode=MODE) for name, values in fig7.items()},
-                OUT / "07_smoothgrad_on_ig_gbp_fig7.png", row_labels=[f"class {c}" for c in target],
-                title=f"Fig. 7 on MNIST: SmoothGrad (n = {N}, {viz.noise_label(NOISE)}) on other methods")
-print(f"wrote {OUT / '07_smoothgrad_on_ig_gbp_fig7.png'}")
+lesson.figure_grid(x, {name: viz.to_grayscale(values, mode=lesson.mode) for name, values in fig7.items()},
+                   "07_smoothgrad_on_ig_gbp_fig7.png", row_labels=[f"class {c}" for c in target],
+                   title=f"Fig. 7 on MNIST: SmoothGrad (n = {N}, {viz.noise_label(NOISE)}) on other methods")
 
 # %% [markdown]
 # ## 5. The signs we hid
@@ -183,10 +162,9 @@ print(f"wrote {OUT / '07_smoothgrad_on_ig_gbp_fig7.png'}")
 
 # %%
 signed = {**maps, **smoothed}
-viz.figure_grid(x, {name: viz.diverging(values) for name, values in signed.items()},
-                OUT / "07_signed_maps.png", row_labels=[f"class {c}" for c in target],
-                title="The same maps, signed: blue negative, gray zero, red positive")
-print(f"wrote {OUT / '07_signed_maps.png'}")
+lesson.figure_grid(x, {name: viz.diverging(values) for name, values in signed.items()},
+                   "07_signed_maps.png", row_labels=[f"class {c}" for c in target],
+                   title="The same maps, signed: blue negative, gray zero, red positive")
 
 # %% [markdown]
 # ## 6. The numbers behind the pictures
@@ -207,8 +185,8 @@ for name, values in signed.items():
         magnitude = np.abs(shown[:, 0]).astype(np.float64)
         on_black = (magnitude * black).sum(axis=(1, 2)) / np.maximum(magnitude.sum(axis=(1, 2)), 1e-30)
         negative = np.maximum(-shown[:, 0], 0).sum(axis=(1, 2)) / np.maximum(magnitude.sum(axis=(1, 2)), 1e-30)
-        mass = metrics.relevance_mass(shown, ink, relevance=MODE)
-        variation = metrics.total_variation(viz.to_grayscale(shown, mode=MODE)[:, None])
+        mass = metrics.relevance_mass(shown, ink, relevance=lesson.mode)
+        variation = metrics.total_variation(viz.to_grayscale(shown, mode=lesson.mode)[:, None])
         label = name + (" × input" if times_input else "")
         print(f"{label:<32} {mass.mean():>12.3f} {variation.mean():>11.3f} {on_black.mean():>13.3f} "
               f"{negative.mean():>15.3f}")
@@ -260,5 +238,4 @@ print(f"cosine similarity of IG and IG × input: {fmt(cosine, 3)}")
 # Grade them with `minisg check 07` (or `python -m minisg check 07`).
 
 # %%
-print(f"lesson 07 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

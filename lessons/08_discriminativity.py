@@ -26,63 +26,34 @@
 # `lessons/out/08_*.png`.
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
 from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
 from minisg.models.cell_model import cell_model  # noqa: E402
+from minisg.classroom.lesson import MODE_OPTION, setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 08: discriminativity of sensitivity maps on two-digit images")
-parser.add_argument("--quick", action="store_true", help="one pair of digits, few samples (seconds)")
-parser.add_argument("--mode", choices=["positive", "absolute"], default="positive",
-                    help="how a signed map becomes one value per pixel (default: its positive part)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK, MODE = args.quick, args.mode
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --mode positive|absolute, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("08", "discriminativity of sensitivity maps on two-digit images",
+               quick="one pair of digits, few samples (seconds)", options=MODE_OPTION)
 
 ALL_PAIRS = [(3, 8), (1, 7), (2, 5), (4, 9), (0, 6), (7, 1), (5, 3), (6, 2), (9, 4), (8, 0)]
-PAIRS = ALL_PAIRS[:1] if QUICK else ALL_PAIRS[:5]   # (left class, right class) shown in the figures
-N = 5 if QUICK else 50                               # SmoothGrad samples
-NOISE = 0.15                                         # SmoothGrad noise level
-STEPS = 10 if QUICK else 50                          # Integrated Gradients path points
-
-
-def save(figure, name):
-    """Write a matplotlib Figure (Agg canvas, no pyplot) to OUT/name."""
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+PAIRS = ALL_PAIRS[:1] if lesson.quick else ALL_PAIRS[:5]  # (left class, right class) shown in the figures
+N = 5 if lesson.quick else 50                             # SmoothGrad samples
+NOISE = 0.15                                              # SmoothGrad noise level
+STEPS = 10 if lesson.quick else 50                        # Integrated Gradients path points
 
 
 # %% [markdown]
@@ -144,7 +115,7 @@ print(f"  both classes are the top two logits for {hits_shrunk} of {len(ALL_PAIR
 # other digit's border instead of zero padding. It keeps everything after `relu2` piecewise
 # linear, and it is one `nn.Sequential` whose layers keep their names, so every method of
 # `minisg.methods` — Grad-CAM included — works on it unchanged. The library builds it:
-# `minisg/cell_model.py` (a `CellHead` module that cuts the feature map into cells, and
+# `minisg/models/cell_model.py` (a `CellHead` module that cuts the feature map into cells, and
 # `cell_model(trained)`, thirty lines in all; lesson 11 uses it too).
 
 # %%
@@ -204,23 +175,21 @@ for name, method in METHODS.items():
 # Red: the map for the left digit's class is (relatively) stronger; blue: the right digit's.
 
 # %%
-difference = {name: viz.discriminativity(m1, m2, mode=MODE) for name, (m1, m2) in maps.items()}
+difference = {name: viz.discriminativity(m1, m2, mode=lesson.mode) for name, (m1, m2) in maps.items()}
 for name, values in difference.items():
     print(f"  {name:<22} D ranges over [{values.min():+.2f}, {values.max():+.2f}]; mean over digit 1's ink "
           f"{np.mean([v[m].mean() for v, m in zip(values, masks_1)]):+.3f}, over digit 2's "
           f"{np.mean([v[m].mean() for v, m in zip(values, masks_2)]):+.3f}")
 # signed=True: a difference that happens to be >= 0 everywhere still gets blue-gray-red
-viz.figure_grid(x, difference, OUT / "08_discriminativity_fig6.png", signed=True,
-                row_labels=[f"{a} (red) vs {b} (blue)" for a, b in PAIRS], cell_size=2.2,
-                title=f"scale(M_1) - scale(M_2) per method ({MODE} part): [-1, 0, 1] -> [blue, gray, red]")
-print(f"wrote {OUT / '08_discriminativity_fig6.png'}")
+lesson.figure_grid(x, difference, "08_discriminativity_fig6.png", signed=True,
+                   row_labels=[f"{a} (red) vs {b} (blue)" for a, b in PAIRS], cell_size=2.2,
+                   title=f"scale(M_1) - scale(M_2) per method ({lesson.mode} part): [-1, 0, 1] -> [blue, gray, red]")
 
-first = {name: np.stack([viz.to_grayscale(m1[0], mode=MODE), viz.to_grayscale(m2[0], mode=MODE)])
+first = {name: np.stack([viz.to_grayscale(m1[0], mode=lesson.mode), viz.to_grayscale(m2[0], mode=lesson.mode)])
          for name, (m1, m2) in maps.items()}
-viz.figure_grid(np.repeat(x[:1], 2, axis=0), first, OUT / "08_maps_per_class.png",
-                row_labels=[f"map for class {class_1[0]}", f"map for class {class_2[0]}"], cell_size=2.2,
-                title=f"The two maps behind the first row of Fig. 6 ({MODE} part, 99th-percentile cap)")
-print(f"wrote {OUT / '08_maps_per_class.png'}")
+lesson.figure_grid(np.repeat(x[:1], 2, axis=0), first, "08_maps_per_class.png",
+                   row_labels=[f"map for class {class_1[0]}", f"map for class {class_2[0]}"], cell_size=2.2,
+                   title=f"The two maps behind the first row of Fig. 6 ({lesson.mode} part, 99th-percentile cap)")
 
 # %% [markdown]
 # ## 5. Measuring it
@@ -237,19 +206,19 @@ print(f"wrote {OUT / '08_maps_per_class.png'}")
 
 # %%
 def contrast(m, own, other):
-    relevance = metrics.pool_channels(m, MODE)
+    relevance = metrics.pool_channels(m, lesson.mode)
     on_own, on_other = (relevance * own).sum(axis=(1, 2)), (relevance * other).sum(axis=(1, 2))
     return (on_own - on_other) / np.maximum(on_own + on_other, 1e-30)
 
 
 scores, contrasts = {}, {}
 for name, (m1, m2) in maps.items():
-    scores[name] = 0.5 * (metrics.discriminativity(m1, masks_1, masks_2, relevance=MODE)
-                          + metrics.discriminativity(m2, masks_2, masks_1, relevance=MODE))
+    scores[name] = 0.5 * (metrics.discriminativity(m1, masks_1, masks_2, relevance=lesson.mode)
+                          + metrics.discriminativity(m2, masks_2, masks_1, relevance=lesson.mode))
     contrasts[name] = 0.5 * (contrast(m1, masks_1, masks_2) + contrast(m2, masks_2, masks_1))
 for title, table in (("metrics.discriminativity (share own - share other)", scores),
                      ("contrast between the digits (own - other) / (own + other)", contrasts)):
-    print(f"\n{title}, {MODE} relevance")
+    print(f"\n{title}, {lesson.mode} relevance")
     print(f"{'method':<22}" + "".join(f"{f'{a} vs {b}':>9}" for a, b in PAIRS) + f"{'mean':>9}")
     for name, values in table.items():
         print(f"{name:<22}" + "".join(f"{v:>9.3f}" for v in values) + f"{values.mean():>9.3f}")
@@ -269,7 +238,7 @@ for axis, (title, table, colour) in zip(figure.subplots(1, 2), (
 figure.suptitle(f"Discriminativity, mean over {len(PAIRS)} pair(s) (dots: single pairs; 0 = no preference)",
                 fontsize=9)
 figure.tight_layout()
-save(figure, "08_discriminativity_scores.png")
+lesson.save(figure, "08_discriminativity_scores.png")
 
 # %% [markdown]
 # ## 6. What we see (numbers from a full run; yours are printed above)
@@ -332,5 +301,4 @@ save(figure, "08_discriminativity_scores.png")
 # here: `minisg check 07`. The discriminativity score itself is part of lesson 12's metrics.
 
 # %%
-print(f"lesson 08 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

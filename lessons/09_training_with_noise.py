@@ -32,61 +32,32 @@
 # figures go to `lessons/out/09_*.png`.
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
 from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
+from minisg.classroom.lesson import MODE_OPTION, setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 09: training with noise x inferring with noise")
-parser.add_argument("--quick", action="store_true", help="two images, few samples (seconds)")
-parser.add_argument("--mode", choices=["positive", "absolute"], default="positive",
-                    help="how a signed map becomes gray levels (default: its positive part)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK, MODE = args.quick, args.mode
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --mode positive|absolute, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("09", "training with noise x inferring with noise",
+               quick="two images, few samples (seconds)", options=MODE_OPTION)
 
-COUNT = 2 if QUICK else 8                       # test images (all of them in the figure and the numbers)
-N = 5 if QUICK else 50                          # SmoothGrad samples
-NOISE = 0.1                                     # inference noise level, equal to the training noise
-EXTRA_LEVELS = [] if QUICK else [0.2, 0.3]      # more inference noise, to see whether the order holds
-
-
-def save(figure, name):
-    """Write a matplotlib Figure (Agg canvas, no pyplot) to OUT/name."""
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+COUNT = 2 if lesson.quick else 8                   # test images (all of them in the figure and the numbers)
+N = 5 if lesson.quick else 50                      # SmoothGrad samples
+NOISE = 0.1                                        # inference noise level, equal to the training noise
+EXTRA_LEVELS = [] if lesson.quick else [0.2, 0.3]  # more inference noise, to see whether the order holds
 
 
 # %% [markdown]
@@ -130,12 +101,12 @@ for name, net in networks.items():
     print(f"  maps of the network {name}: {time.perf_counter() - started:.1f} s")
 
 short = {"trained without noise": "train clean", "trained with noise": "train noisy"}
-columns = {f"{short[name]} / {kind}": viz.to_grayscale(values, mode=MODE)
+columns = {f"{short[name]} / {kind}": viz.to_grayscale(values, mode=lesson.mode)
            for (name, kind), values in cells.items()}
-viz.figure_grid(x, columns, OUT / "09_train_infer_fig8.png", row_labels=[f"class {c}" for c in target],
-                cell_size=1.8,
-                title=f"Training noise 0.1 x inference noise ({viz.noise_label(NOISE)}, n = {N}); {MODE} part")
-print(f"wrote {OUT / '09_train_infer_fig8.png'}")
+lesson.figure_grid(x, columns, "09_train_infer_fig8.png", row_labels=[f"class {c}" for c in target],
+                   cell_size=1.8,
+                   title=f"Training noise 0.1 x inference noise ({viz.noise_label(NOISE)}, n = {N}); "
+                         f"{lesson.mode} part")
 
 # %% [markdown]
 # ## 3. The numbers behind the grid
@@ -147,8 +118,8 @@ print(f"wrote {OUT / '09_train_infer_fig8.png'}")
 
 # %%
 def scores(values):
-    mass = metrics.relevance_mass(values, ink, relevance=MODE)
-    variation = metrics.total_variation(viz.to_grayscale(values, mode=MODE)[:, None])
+    mass = metrics.relevance_mass(values, ink, relevance=lesson.mode)
+    variation = metrics.total_variation(viz.to_grayscale(values, mode=lesson.mode)[:, None])
     return mass, variation
 
 
@@ -188,7 +159,7 @@ for axis, index, title, cmap in ((axes[0], 0, "mass on ink (higher: more on the 
     axis.set_title(title, fontsize=9)
 figure.suptitle(f"The 2x2 grid in numbers (mean over {COUNT} digits)", fontsize=9)
 figure.tight_layout()
-save(figure, "09_train_infer_numbers.png")
+lesson.save(figure, "09_train_infer_numbers.png")
 
 # %% [markdown]
 # ## 4. Is 10% the right inference noise for both networks?
@@ -240,5 +211,4 @@ if EXTRA_LEVELS:
 # SmoothGrad itself is graded in lesson 06's exercises: `minisg check 06`.
 
 # %%
-print(f"lesson 09 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

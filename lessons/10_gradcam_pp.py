@@ -48,61 +48,34 @@
 # `lessons/out/10_*.png`.
 
 # %%
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, grad, models, nn, no_grad, viz  # noqa: E402
 from minisg.evaluation import metrics
 from minisg import functional as F  # noqa: E402
 from minisg import methods as M  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 10: Grad-CAM, Grad-CAM++ and its higher derivatives")
-parser.add_argument("--quick", action="store_true", help="two images, few checked elements (seconds)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("10", "Grad-CAM, Grad-CAM++ and its higher derivatives",
+               quick="two images, few checked elements (seconds)")
 
-COUNT = 2 if QUICK else 6         # digits for the Grad-CAM vs Grad-CAM++ figure
-CHECKED = 20 if QUICK else 150    # layer elements checked against finite differences
-H = 1e-3                          # finite-difference step (float64)
-MAP_CHANNELS = 8 if QUICK else 64  # channels whose true derivatives build the smooth-head maps
+COUNT = 2 if lesson.quick else 6          # digits for the Grad-CAM vs Grad-CAM++ figure
+CHECKED = 20 if lesson.quick else 150     # layer elements checked against finite differences
+H = 1e-3                                  # finite-difference step (float64)
+MAP_CHANNELS = 8 if lesson.quick else 64  # channels whose true derivatives build the smooth-head maps
 LAYER = "relu2"
-
-
-def save(figure, name):
-    """Write a matplotlib Figure (Agg canvas, no pyplot) to OUT/name."""
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
 
 
 # %% [markdown]
@@ -125,11 +98,10 @@ cam = M.gradcam(model, x, target, layer=LAYER, normalize=True)
 campp = M.gradcam_pp(model, x, target, layer=LAYER, normalize=True)
 cam_small = M.gradcam(model, x, target, layer=LAYER, upsample=False, normalize=True)
 campp_small = M.gradcam_pp(model, x, target, layer=LAYER, upsample=False, normalize=True)
-viz.figure_grid(x, {"Grad-CAM": viz.overlay_cam(x, cam), "Grad-CAM++": viz.overlay_cam(x, campp),
-                    "Grad-CAM 14x14": cam_small, "Grad-CAM++ 14x14": campp_small},
-                OUT / "10_gradcam_vs_gradcampp.png", row_labels=[f"class {c}" for c in target],
-                title=f"Grad-CAM vs Grad-CAM++ at {LAYER} (each map divided by its max)")
-print(f"wrote {OUT / '10_gradcam_vs_gradcampp.png'}")
+lesson.figure_grid(x, {"Grad-CAM": viz.overlay_cam(x, cam), "Grad-CAM++": viz.overlay_cam(x, campp),
+                       "Grad-CAM 14x14": cam_small, "Grad-CAM++ 14x14": campp_small},
+                   "10_gradcam_vs_gradcampp.png", row_labels=[f"class {c}" for c in target],
+                   title=f"Grad-CAM vs Grad-CAM++ at {LAYER} (each map divided by its max)")
 
 ink = x[:, 0] > data.MASK_THRESHOLD
 print(f"{'digit':>6} {'mass on ink':>22} {'coverage of ink':>22} {'corr(GC, GC++)':>15}")
@@ -331,7 +303,7 @@ axes[0, 0].legend(fontsize=7)
 figure.suptitle(f"Grad-CAM++'s 2nd and 3rd derivatives on {len(elements)} elements of {LAYER}: "
                 "on the diagonal = agrees with autodiff", fontsize=9)
 figure.tight_layout()
-save(figure, "10_derivatives_check.png")
+lesson.save(figure, "10_derivatives_check.png")
 
 # %% [markdown]
 # ## 4. What the broken trick does to the map
@@ -394,13 +366,12 @@ def upsampled(maps):
 closed_up, true_up = upsampled(maps_closed), upsampled(maps_true)
 difference = np.clip(true_up - closed_up, -1, 1)
 images = np.repeat(x_check.astype(np.float32), len(rows), axis=0)
-viz.figure_grid(images, {"closed form (g^2, g^3)": viz.overlay_cam(images, closed_up),
-                         "true derivatives (autodiff)": viz.overlay_cam(images, true_up),
-                         "true - closed": difference},
-                OUT / "10_smooth_heads.png", row_labels=rows, cell_size=2.0,
-                title=f"Grad-CAM++ of test #{unsure} with the exp trick and with the true derivatives"
-                      + ("" if MAP_CHANNELS == A.shape[1] else f" ({MAP_CHANNELS} channels, quick run)"))
-print(f"wrote {OUT / '10_smooth_heads.png'}")
+lesson.figure_grid(images, {"closed form (g^2, g^3)": viz.overlay_cam(images, closed_up),
+                            "true derivatives (autodiff)": viz.overlay_cam(images, true_up),
+                            "true - closed": difference},
+                   "10_smooth_heads.png", row_labels=rows, cell_size=2.0,
+                   title=f"Grad-CAM++ of test #{unsure} with the exp trick and with the true derivatives"
+                         + ("" if MAP_CHANNELS == A.shape[1] else f" ({MAP_CHANNELS} channels, quick run)"))
 
 # %% [markdown]
 # ## 5. Why divide by $e^S$?
@@ -467,5 +438,4 @@ with np.errstate(over="ignore"):
 # Grade them with `minisg check 10` (or `python -m minisg check 10`).
 
 # %%
-print(f"lesson 10 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -34,48 +34,30 @@
 # `lessons/out/11_*.png`.
 
 # %%
-import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 from minisg import Tensor, data, grad, models, no_grad, viz  # noqa: E402
 from minisg.evaluation import metrics
 from minisg import methods as M  # noqa: E402
 from minisg.models.cell_model import cell_model  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 11: Smooth Grad-CAM++ vs Grad-CAM and Grad-CAM++")
-parser.add_argument("--quick", action="store_true", help="fewer digits and channels (seconds)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("11", "Smooth Grad-CAM++ vs Grad-CAM and Grad-CAM++",
+               quick="fewer digits and channels (seconds)")
 
 N_SAMPLES, NOISE = 5, 0.3                       # the paper's nsamples = 5, std_dev = 0.3
-COUNT = 2 if QUICK else 6                       # single digits in the comparison
-CHANNELS_SCANNED = 8 if QUICK else 64           # relu2 channels scanned for the feature-map figure
-CLASSES = [7] if QUICK else [1, 4, 7]           # classes of the several-digit strips
+COUNT = 2 if lesson.quick else 6                # single digits in the comparison
+CHANNELS_SCANNED = 8 if lesson.quick else 64    # relu2 channels scanned for the feature-map figure
+CLASSES = [7] if lesson.quick else [1, 4, 7]    # classes of the several-digit strips
 PER_STRIP = 3                                   # digits of one class per strip
 
 model = models.load("mnist_cnn")
@@ -118,10 +100,9 @@ three = {
     "Grad-CAM++": M.gradcam_pp(model, x, target),
     f"Smooth Grad-CAM++ (n={N_SAMPLES})": smooth_pp(model, x, target),
 }
-viz.figure_grid(x, {name: viz.overlay_cam(x, maps) for name, maps in three.items()},
-                OUT / "11_three_cams_fig1.png", row_labels=[f"class {c}" for c in target], cell_size=1.9,
-                title=f"Grad-CAM, Grad-CAM++, Smooth Grad-CAM++ ({viz.noise_label(NOISE)}) at relu2")
-print(f"wrote {OUT / '11_three_cams_fig1.png'}")
+lesson.figure_grid(x, {name: viz.overlay_cam(x, maps) for name, maps in three.items()},
+                   "11_three_cams_fig1.png", row_labels=[f"class {c}" for c in target], cell_size=1.9,
+                   title=f"Grad-CAM, Grad-CAM++, Smooth Grad-CAM++ ({viz.noise_label(NOISE)}) at relu2")
 
 print(f"{'method':<28}{'mass on ink':>12}{'ink coverage':>14}")
 for name, maps in three.items():
@@ -170,8 +151,8 @@ print(f"digit 0, sigma = {NOISE}: each noisy copy's relu2 gradient differs from 
       f"{change.min():.0%}-{change.max():.0%} (relative L2); the sign of g agrees at "
       f"{100 * ((g_noisy > 0) == (g_clean > 0)).mean():.0f}% of the elements")
 reference = normalised(three["Grad-CAM++"])
-for level in ([NOISE] if QUICK else [NOISE, 1.0, 2.0]):
-    for n in ([N_SAMPLES] if QUICK else [N_SAMPLES, 50]):
+for level in ([NOISE] if lesson.quick else [NOISE, 1.0, 2.0]):
+    for n in ([N_SAMPLES] if lesson.quick else [N_SAMPLES, 50]):
         smooth = normalised(smooth_pp(model, x, target, noise_level=level, n=n))
         moved = np.linalg.norm((smooth - reference).reshape(COUNT, -1), axis=1) / np.linalg.norm(
             reference.reshape(COUNT, -1), axis=1)
@@ -192,10 +173,9 @@ for layer in ("relu1", "relu2"):
     layers[f"Grad-CAM {layer}"] = M.gradcam(model, x[:rows], target[:rows], layer=layer)
     layers[f"Grad-CAM++ {layer}"] = M.gradcam_pp(model, x[:rows], target[:rows], layer=layer)
     layers[f"Smooth GC++ {layer}"] = smooth_pp(model, x[:rows], target[:rows], layer=layer)
-viz.figure_grid(x[:rows], {name: viz.overlay_cam(x[:rows], maps) for name, maps in layers.items()},
-                OUT / "11_layers.png", row_labels=[f"class {c}" for c in target[:rows]], cell_size=1.7,
-                title="The same three methods at relu1 (28x28x32) and relu2 (14x14x64)")
-print(f"wrote {OUT / '11_layers.png'}")
+lesson.figure_grid(x[:rows], {name: viz.overlay_cam(x[:rows], maps) for name, maps in layers.items()},
+                   "11_layers.png", row_labels=[f"class {c}" for c in target[:rows]], cell_size=1.7,
+                   title="The same three methods at relu1 (28x28x32) and relu2 (14x14x64)")
 print(f"{'map':<22}{'mass on ink':>12}{'ink coverage':>14}")
 for name, maps in layers.items():
     print(f"{name:<22}{metrics.relevance_mass(maps, ink[:rows]).mean():>12.3f}"
@@ -225,10 +205,9 @@ for k in top:
 selection[f"filters {sorted(int(k) for k in top)}"] = smooth_pp(model, digit, digit_class,
                                                                filters=[int(k) for k in top])
 selection[f"filter {weak} (weak)"] = smooth_pp(model, digit, digit_class, filters=[int(weak)])
-viz.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in selection.items()},
-                OUT / "11_feature_maps_fig2.png", row_labels=[f"class {digit_class[0]}"], cell_size=1.9,
-                title="Smooth Grad-CAM++ of chosen relu2 feature maps (each map scaled by its own max)")
-print(f"wrote {OUT / '11_feature_maps_fig2.png'}")
+lesson.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in selection.items()},
+                   "11_feature_maps_fig2.png", row_labels=[f"class {digit_class[0]}"], cell_size=1.9,
+                   title="Smooth Grad-CAM++ of chosen relu2 feature maps (each map scaled by its own max)")
 for name, maps in selection.items():
     print(f"  {name:<22} map total {maps.sum():9.4f}   peak {maps.max():.4f}")
 
@@ -252,11 +231,10 @@ neuron_maps = {
     f"neurons {peak_cells}": smooth_pp(model, digit, digit_class, neurons=peak_cells),
     f"neuron {peak_cells[0]}": smooth_pp(model, digit, digit_class, neurons=peak_cells[:1]),
 }
-viz.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in neuron_maps.items()},
-                OUT / "11_neurons_figs4_5.png", row_labels=[f"class {digit_class[0]}"], cell_size=2.0,
-                titles=[name.replace("neurons [", "neurons\n[") for name in neuron_maps],
-                title="Smooth Grad-CAM++ of selected relu2 neurons (each map scaled by its own max)")
-print(f"wrote {OUT / '11_neurons_figs4_5.png'}")
+lesson.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in neuron_maps.items()},
+                   "11_neurons_figs4_5.png", row_labels=[f"class {digit_class[0]}"], cell_size=2.0,
+                   titles=[name.replace("neurons [", "neurons\n[") for name in neuron_maps],
+                   title="Smooth Grad-CAM++ of selected relu2 neurons (each map scaled by its own max)")
 whole = neuron_maps["all neurons"].sum()
 for name, maps in neuron_maps.items():
     print(f"  {name:<40} map total {maps.sum():8.4f} ({100 * maps.sum() / whole:5.1f}% of the full map's)")
@@ -277,7 +255,7 @@ for name, maps in neuron_maps.items():
 
 # %%
 wide_model = cell_model(model)
-scenes = data.make_scenes(8 if QUICK else 40, canvas=56, digits=(2, 3), same_class=True, seed=0)
+scenes = data.make_scenes(8 if lesson.quick else 40, canvas=56, digits=(2, 3), same_class=True, seed=0)
 with no_grad():
     scene_top = wide_model(Tensor(scenes.images)).numpy().argmax(axis=1)
 scene_hits = np.mean([top_ == labels[0] for top_, labels in zip(scene_top, scenes.digit_labels)])
@@ -303,10 +281,9 @@ several = {
     "Grad-CAM++": M.gradcam_pp(wide_model, strips, strip_classes),
     "Smooth Grad-CAM++": smooth_pp(wide_model, strips, strip_classes),
 }
-viz.figure_grid(strips, {name: viz.overlay_cam(strips, maps) for name, maps in several.items()},
-                OUT / "11_several_digits.png", row_labels=[f"class {c}" for c in strip_classes], cell_size=2.6,
-                title=f"{PER_STRIP} digits of one class: which CAM covers all of them? (relu2, cell model)")
-print(f"wrote {OUT / '11_several_digits.png'}")
+lesson.figure_grid(strips, {name: viz.overlay_cam(strips, maps) for name, maps in several.items()},
+                   "11_several_digits.png", row_labels=[f"class {c}" for c in strip_classes], cell_size=2.6,
+                   title=f"{PER_STRIP} digits of one class: which CAM covers all of them? (relu2, cell model)")
 
 # %% [markdown]
 # For each method and strip: the share of the map's mass on each digit's ink (a method that
@@ -383,5 +360,4 @@ for name, maps in several.items():
 # Grade it with `minisg check 11` (or `python -m minisg check 11`).
 
 # %%
-print(f"lesson 11 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

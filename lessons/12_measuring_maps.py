@@ -28,60 +28,33 @@
 # Run: `python lessons/12_measuring_maps.py [--quick]`; figures go to `lessons/out/12_*.png`.
 
 # %%
-import argparse
 import functools
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
 from minisg import models  # noqa: E402
 from minisg.evaluation import report as evaluate
 from minisg.evaluation import metrics
 from minisg.methods import METHODS  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 12: measuring sensitivity maps against digit masks")
-parser.add_argument("--quick", action="store_true", help="a few digits and small n (seconds)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes its own flags
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("12", "measuring sensitivity maps against digit masks",
+               quick="a few digits and small n (seconds)")
 
 # The papers' settings (SmoothGrad n = 50 at 15 % noise, IG 50 steps, Smooth Grad-CAM++ n = 5 at
 # 0.3), or tiny ones with --quick. The evaluation's Settings hold them all.
-SETTINGS = evaluate.QUICK if QUICK else evaluate.FULL
-DIGITS = 4 if QUICK else 20          # digits in this lesson's table (`minisg evaluate` uses 100)
-SCENES = 2 if QUICK else 12          # scenes per scene set (`minisg evaluate` uses 50)
-
-
-def save(figure, name):
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
+SETTINGS = evaluate.QUICK if lesson.quick else evaluate.FULL
+DIGITS = 4 if lesson.quick else 20   # digits in this lesson's table (`minisg evaluate` uses 100)
+SCENES = 2 if lesson.quick else 12   # scenes per scene set (`minisg evaluate` uses 50)
 
 
 def no_ticks(axis):
@@ -132,7 +105,7 @@ for axis in axes:
     no_ticks(axis)
 figure.suptitle("Masks: a digit's ink (> 0.1); in scenes one mask per digit (red = digit 0, the target)", fontsize=9)
 figure.tight_layout()
-save(figure, "12_masks.png")
+lesson.save(figure, "12_masks.png")
 
 # %% [markdown]
 # ## 2. Localisation: does the map sit on the digit?
@@ -191,7 +164,7 @@ for axis in axes.ravel():
 axes[0, 0].set_title("input", fontsize=7)
 figure.suptitle("|map| (99th-percentile cap) with the ink mask's outline in red", fontsize=9)
 figure.tight_layout()
-save(figure, "12_maps_vs_masks.png")
+lesson.save(figure, "12_maps_vs_masks.png")
 
 # %% [markdown]
 # ## 3. Faithfulness: deletion and insertion
@@ -224,7 +197,7 @@ for axis, kind in zip(panels, ("deletion (lower is better)", "insertion (higher 
     axis.legend(fontsize=6)
     axis.grid(alpha=0.3)
 figure.tight_layout()
-save(figure, "12_deletion_insertion.png")
+lesson.save(figure, "12_deletion_insertion.png")
 
 # %% [markdown]
 # ## 4. Sanity check: cascading randomisation
@@ -243,7 +216,7 @@ save(figure, "12_deletion_insertion.png")
 
 # %%
 SANITY_METHODS = ["vanilla", "smoothgrad", "gradient_x_input", "guided_backprop", "gradcam"]
-count = min(len(digits.labels), 2 if QUICK else 5)
+count = min(len(digits.labels), 2 if lesson.quick else 5)
 randomised = {}
 for name in SANITY_METHODS:
     method = functools.partial(METHODS[name], **evaluate.method_options(name, SETTINGS, evaluate.DIGIT_CAM_LAYER))
@@ -279,7 +252,7 @@ curve_axis.legend(fontsize=6)
 figure.suptitle("Cascading randomisation (Adebayo et al. 2018): maps of the first digit, and mean rank "
                 "correlation", fontsize=9)
 figure.tight_layout()
-save(figure, "12_randomisation.png")
+lesson.save(figure, "12_randomisation.png")
 
 # %% [markdown]
 # ## 5. Visual noise: what SmoothGrad is for
@@ -297,7 +270,7 @@ save(figure, "12_randomisation.png")
 # "diminishing returns past 50").
 
 # %%
-sample_sizes = [1, 2, 5] if QUICK else [1, 5, 10, 25, 50, 100]
+sample_sizes = [1, 2, 5] if lesson.quick else [1, 5, 10, 25, 50, 100]
 tv, hf, mass = [], [], []
 for n in sample_sizes:
     smoothed = METHODS["smoothgrad"](model, digits.images, digits.labels, n=n,
@@ -322,12 +295,12 @@ for axis, values, label in zip(panels, (tv, hf, mass), labels):
 figure.suptitle(f"SmoothGrad at noise level {SETTINGS.smoothgrad_noise}: mean ± s.e. over "
                 f"{len(digits.labels)} digits", fontsize=9)
 figure.tight_layout()
-save(figure, "12_smoothgrad_n.png")
+lesson.save(figure, "12_smoothgrad_n.png")
 
 # %% [markdown]
 # ## 6. Scenes: which digit, and every occurrence?
 #
-# A one-digit image cannot test whether a map *chooses*. `scene_cnn` (`minisg/scenes.py`) is a
+# A one-digit image cannot test whether a map *chooses*. `scene_cnn` (`minisg/models/scene_cnn.py`) is a
 # fully convolutional network trained to name every class on a 56x56 canvas (one sigmoid per
 # class). On scenes, with $r$ the positive relevance and $G_k$ the mask of digit $k$:
 #
@@ -381,7 +354,7 @@ for axis in axes:
     no_ticks(axis)
 figure.suptitle("Multiple occurrences: each map's share of relevance per occurrence (colours: left image)", fontsize=8)
 figure.tight_layout()
-save(figure, "12_scenes_repeats.png")
+lesson.save(figure, "12_scenes_repeats.png")
 
 # %% [markdown]
 # ## 7. The table
@@ -457,5 +430,4 @@ print(f"↑ higher is better, ↓ lower is better; `minisg evaluate` writes the 
 # and `deletion_curve` (12.2) yourself, then run `minisg check 12`.
 
 # %%
-print(f"lesson 12 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -52,7 +52,6 @@
 # run takes about 30 s on two otherwise idle CPU cores, `--quick` a few seconds.
 
 # %%
-import argparse
 import dataclasses
 import sys
 import time
@@ -60,24 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
+# In a source checkout, use the minisg beside the lessons (installed or not); anywhere else the installed one.
+REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent  # Jupyter: no __file__
+if (REPO / "minisg" / "__init__.py").is_file():
+    sys.path.insert(0, str(REPO))
 
-def _lesson_dir():
-    """The folder of this lesson (figures go to its out/), whether it runs as a script or in Jupyter."""
-    try:
-        return Path(__file__).resolve().parent
-    except NameError:  # Jupyter has no __file__: the notebook runs in lessons/, the repository root or elsewhere
-        here = Path.cwd()
-        return here / "lessons" if (here / "lessons" / "exercises").is_dir() else here
-
-
-LESSON_DIR = _lesson_dir()
-if (LESSON_DIR.parent / "minisg" / "__init__.py").is_file():
-    # In a source checkout, use the minisg beside the lessons, installed or not, so that lesson and
-    # library match. Anywhere else the installed minisg is used; it finds its own checkpoints and
-    # MNIST files (minisg.files), whatever the working directory.
-    sys.path.insert(0, str(LESSON_DIR.parent))
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, grad, models, nn, viz  # noqa: E402
@@ -86,35 +72,21 @@ from minisg.evaluation import metrics
 from minisg.models import penalties
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
+from minisg.classroom.lesson import Count, setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Lesson 13: training with input-gradient penalties")
-parser.add_argument("--quick", action="store_true", help="two digits, small n, few steps (seconds)")
-parser.add_argument("--digits", type=int, default=None, help="test digits in the table (default 100, quick 2)")
-parser.add_argument("--out", default=str(LESSON_DIR / "out"), help="folder for the figures")
-args, _unknown = parser.parse_known_args()  # parse_known_args: Jupyter passes flags of its own
-QUICK = args.quick
-OUT = Path(args.out)
-OUT.mkdir(parents=True, exist_ok=True)
-STARTED = time.perf_counter()
+# --quick for a fast pass, --digits N, --out DIR for the figures (minisg/classroom/lesson.py)
+lesson = setup("13", "training with input-gradient penalties", quick="two digits, small n, few steps (seconds)",
+               options={"--digits": Count("test digits in the table", full=100, quick=2)})
 
-DIGITS = args.digits or (2 if QUICK else 100)   # the digits of `minisg evaluate` (classes 0-9 in turn)
+DIGITS = lesson.digits                          # the digits of `minisg evaluate` (classes 0-9 in turn)
 SHOWN = min(DIGITS, 6)                          # of which the first SHOWN go into the figure
 # evaluate's settings: SmoothGrad n = 50 at noise level 0.15 (the paper's), deletion in 50 steps
-SETTINGS = dataclasses.replace(evaluate.QUICK if QUICK else evaluate.FULL, digits=DIGITS)
-TIMED_STEPS = 1 if QUICK else 12                # training steps timed per configuration
+SETTINGS = dataclasses.replace(evaluate.QUICK if lesson.quick else evaluate.FULL, digits=DIGITS)
+TIMED_STEPS = 1 if lesson.quick else 12         # training steps timed per configuration
 MODEL_NAMES = ["mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen"]
 SHORT = {"mnist_cnn": "plain", "mnist_cnn_noise": "input noise", "mnist_cnn_gradpen": "grad penalty",
          "mnist_cnn_smoothpen": "smooth penalty"}
 MAP_METHODS = {"vanilla": "gradient", "smoothgrad": "SmoothGrad"}
-
-
-def save(figure, name):
-    """Write a matplotlib Figure (Agg canvas, no pyplot) to OUT/name."""
-    FigureCanvasAgg(figure)
-    path = OUT / name
-    figure.savefig(path, dpi=110)
-    print(f"wrote {path}")
-    return path
 
 
 # %% [markdown]
@@ -264,7 +236,7 @@ for name in ("mnist_cnn_gradpen", "mnist_cnn_smoothpen"):
 plain = shipped["mnist_cnn"]
 plain.train()
 measured = []
-for indices in timed_batches[:1 if QUICK else 4]:
+for indices in timed_batches[:1 if lesson.quick else 4]:
     loss, _, parts = penalties.penalised_loss(plain, train_images[indices], train_labels[indices], 1.0, 1.0)
     cross_entropy = loss.item() - parts["grad_penalty"] - parts["smooth_penalty"]
     measured.append((cross_entropy, parts["grad_penalty"], parts["smooth_penalty"]))
@@ -331,11 +303,10 @@ print(f"maps: SmoothGrad n = {SETTINGS.smoothgrad_n}, noise level {SETTINGS.smoo
 # %%
 columns = {f"{SHORT[name]}\n{MAP_METHODS[method]}": viz.to_grayscale(maps[(name, method)][:SHOWN])
            for name in MODEL_NAMES for method in MAP_METHODS}
-viz.figure_grid(digits.images[:SHOWN], columns, OUT / "13_maps.png", cell_size=1.45,
-                row_labels=[f"class {c}" for c in digits.labels[:SHOWN]],
-                title=f"|map| of the true class, 99th-percentile cap; SmoothGrad n = {SETTINGS.smoothgrad_n}, "
-                      f"{viz.noise_label(SETTINGS.smoothgrad_noise)}")
-print(f"wrote {OUT / '13_maps.png'}")
+lesson.figure_grid(digits.images[:SHOWN], columns, "13_maps.png", cell_size=1.45,
+                   row_labels=[f"class {c}" for c in digits.labels[:SHOWN]],
+                   title=f"|map| of the true class, 99th-percentile cap; SmoothGrad n = {SETTINGS.smoothgrad_n}, "
+                         f"{viz.noise_label(SETTINGS.smoothgrad_noise)}")
 
 # %% [markdown]
 # ## 5. The numbers: localisation, visual noise, faithfulness
@@ -423,7 +394,7 @@ axis.legend(fontsize=6)
 axis.grid(alpha=0.3)
 figure.suptitle(f"Four networks x two methods on {DIGITS} test digits (mean ± standard error)", fontsize=11)
 figure.tight_layout()
-save(figure, "13_metrics.png")
+lesson.save(figure, "13_metrics.png")
 
 # %% [markdown]
 # ## 6. What we see (numbers from a full run; yours are printed above)
@@ -504,5 +475,4 @@ save(figure, "13_metrics.png")
 # (exercise 01.3, `minisg check 01`).
 
 # %%
-print(f"lesson 13 finished in {time.perf_counter() - STARTED:.1f} s "
-      f"({'quick' if QUICK else 'full'} run; wall-clock time on a shared machine is noisy)")
+lesson.finish()

@@ -23,50 +23,68 @@ def _pair(value, name, op, minimum):
     return pair
 
 
-class Conv2d(Function):
+class _ConvMap(Function):
+    """What the three maps share: the geometry (stride, padding), with which each builds the
+    others in its backward."""
+
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
+
+    def conv(self, x, w):
+        return Conv2d(self.stride, self.padding)(x, w)
+
+    def conv_transpose(self, gy, w, input_hw):
+        return Conv2dInputGrad(input_hw, self.stride, self.padding)(gy, w)
+
+    def weight_grad(self, x, gy, kernel_hw):
+        return Conv2dWeightGrad(kernel_hw, self.stride, self.padding)(x, gy)
+
+
+class Conv2d(_ConvMap):
+    """y = conv(x, w): linear in x (adjoint: conv_transpose) and in w (adjoint: weight grad)."""
 
     def forward(self, x, w):
         return kernels.for_array(x).conv2d_forward(x, w, self.stride, self.padding)
 
     def backward(self, gy):
         x, w = self.inputs
-        gx = Conv2dInputGrad(x.shape[2:], self.stride, self.padding)(gy, w) if self.needs_input_grad[0] else None
-        gw = Conv2dWeightGrad(w.shape[2:], self.stride, self.padding)(x, gy) if self.needs_input_grad[1] else None
-        return gx, gw
+        need_x, need_w = self.needs_input_grad
+        return (self.conv_transpose(gy, w, x.shape[2:]) if need_x else None,
+                self.weight_grad(x, gy, w.shape[2:]) if need_w else None)
 
 
-class Conv2dInputGrad(Function):
+class Conv2dInputGrad(_ConvMap):
     """gx = conv_transpose(gy, w): linear in gy (adjoint: conv) and in w (adjoint: weight grad)."""
 
     def __init__(self, input_hw, stride, padding):
-        self.input_hw, self.stride, self.padding = tuple(input_hw), stride, padding
+        super().__init__(stride, padding)
+        self.input_hw = tuple(input_hw)
 
     def forward(self, gy, w):
         return kernels.for_array(gy).conv2d_backward_input(gy, w, self.input_hw, self.stride, self.padding)
 
     def backward(self, ggx):
         gy, w = self.inputs
-        g_gy = Conv2d(self.stride, self.padding)(ggx, w) if self.needs_input_grad[0] else None
-        g_w = Conv2dWeightGrad(w.shape[2:], self.stride, self.padding)(ggx, gy) if self.needs_input_grad[1] else None
-        return g_gy, g_w
+        need_gy, need_w = self.needs_input_grad
+        return (self.conv(ggx, w) if need_gy else None,
+                self.weight_grad(ggx, gy, w.shape[2:]) if need_w else None)
 
 
-class Conv2dWeightGrad(Function):
+class Conv2dWeightGrad(_ConvMap):
     """gw = weight_grad(x, gy): linear in x (adjoint: conv_transpose) and in gy (adjoint: conv)."""
 
     def __init__(self, kernel_hw, stride, padding):
-        self.kernel_hw, self.stride, self.padding = tuple(kernel_hw), stride, padding
+        super().__init__(stride, padding)
+        self.kernel_hw = tuple(kernel_hw)
 
     def forward(self, x, gy):
         return kernels.for_array(x).conv2d_backward_weight(x, gy, self.kernel_hw, self.stride, self.padding)
 
     def backward(self, ggw):
         x, gy = self.inputs
-        g_x = Conv2dInputGrad(x.shape[2:], self.stride, self.padding)(gy, ggw) if self.needs_input_grad[0] else None
-        g_gy = Conv2d(self.stride, self.padding)(x, ggw) if self.needs_input_grad[1] else None
-        return g_x, g_gy
+        need_x, need_gy = self.needs_input_grad
+        return (self.conv_transpose(gy, ggw, x.shape[2:]) if need_x else None,
+                self.conv(x, ggw) if need_gy else None)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):

@@ -1,4 +1,5 @@
 """Layers as Modules (PyTorch names): parameters, train/eval, state_dict, named Sequential."""
+import contextlib
 import math
 from collections import OrderedDict
 
@@ -89,6 +90,37 @@ class Module:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def _all_modules(module):
+    """module and every module below it (anything with named_children counts)."""
+    yield module
+    for _, child in getattr(module, "named_children", list)():
+        yield from _all_modules(child)
+
+
+@contextlib.contextmanager
+def evaluation_mode(model):
+    """Eval mode (dropout off) with frozen parameters; each flag is restored afterwards.
+
+    Freezing (requires_grad=False) keeps the weight gradients, which no sensitivity map needs,
+    out of every backward pass: the conv weight gradient would cost as much as the input's.
+    A model that is not a Module (a plain function) is left as it is.
+    """
+    modules = [m for m in _all_modules(model) if isinstance(m, Module)]
+    saved = [(m, m.training) for m in modules]
+    frozen = [(p, p.requires_grad) for p in (model.parameters() if isinstance(model, Module) else [])]
+    for module in modules:
+        module.training = False
+    for parameter, _ in frozen:
+        parameter.requires_grad = False
+    try:
+        yield model
+    finally:
+        for module, training in saved:
+            module.training = training
+        for parameter, requires_grad in frozen:
+            parameter.requires_grad = requires_grad
 
 
 def _truncated_normal(rng, shape, std):

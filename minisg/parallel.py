@@ -10,6 +10,8 @@ own slice of the batch and runs every kernel single-threaded inside it: one hand
 batch instead of one per kernel.
 
     results = parallel.map_slices(work, count)   # work(start, stop) for a few slices of range(count)
+    result = parallel.map_batches(work, count, batch_size)   # batch by batch, each one sliced, joined
+    scores = parallel.logits(model, images)      # a model's logits, no graph, as NumPy
 
 Only for the CPU (CuPy arrays stay on one stream), only for batches of at least
 MIN_IMAGES_PER_THREAD images per thread, never nested, and only where Numba's threading layer
@@ -20,10 +22,17 @@ order of BLAS's sums, so results differ from one slice's in the last bits (about
 relative in float32), never more.
 """
 import concurrent.futures
+import numbers
 import os
 import threading
 
+import numpy as np
+
+from . import backend, nn
+from .autograd import Tensor, no_grad
+
 MIN_IMAGES_PER_THREAD = 8  # below this the slices are too small to pay for the hand-off
+DEFAULT_BATCH_SIZE = 256   # images per forward pass when batch_size=None: bounds the memory
 
 _local = threading.local()      # .inside: True in a worker thread (no nesting)
 _pool = None
@@ -139,3 +148,51 @@ def map_slices(work, count, on_cpu=True):
         futures = [pool.submit(work, start, stop) for start, stop in slices(count, threads)]
         concurrent.futures.wait(futures)  # all done (or failed) before BLAS gets its threads back
     return [future.result() for future in futures]
+
+
+def batches(count, batch_size=None):
+    """(start, stop) pairs that cover range(count) in pieces of batch_size (None: the default)."""
+    size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise TypeError(f"batch_size: expected an int >= 1, got {size!r}")
+    if size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {size}")
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def map_batches(work, count, batch_size=None, on_cpu=True):
+    """work(start, stop) over range(count), batch_size images at a time, joined in order.
+
+    Each batch is cut into slices that run on all cores at once (map_slices), so work must
+    only touch its own images. work returns an array, or a tuple of arrays; the pieces are
+    concatenated along the first axis (a tuple comes back as a tuple of joined arrays).
+    """
+    if count == 0:
+        raise ValueError("map_batches: expected at least one image, got count 0")
+    pieces = []
+    for first, last in batches(count, batch_size):
+        pieces += map_slices(lambda start, stop: work(first + start, first + stop), last - first, on_cpu)
+    if isinstance(pieces[0], tuple):
+        return tuple(np.concatenate(column) for column in zip(*pieces))
+    return np.concatenate(pieces)
+
+
+def logits(model, images, batch_size=None):
+    """The model's logits for NumPy images (N, ...), as a NumPy array (N, classes) on the CPU.
+
+    The model runs in eval mode (its flags are restored afterwards) without recording a graph,
+    batch_size images per forward pass (None: DEFAULT_BATCH_SIZE), each batch in slices on all
+    cores. The images are cast to the model's dtype and moved to its device batch by batch.
+    NumPy comes back even for a GPU model: every caller compares, argmaxes or plots the logits.
+    """
+    parameters = model.parameters() if hasattr(model, "parameters") else []
+    xp = parameters[0].xp if parameters else np
+    dtype = parameters[0].dtype if parameters else None
+
+    def logits_of_slice(start, stop):
+        with no_grad():                            # no_grad is per thread: set it in the worker
+            batch = np.ascontiguousarray(images[start:stop], dtype=dtype)
+            return backend.to_numpy(model(Tensor(xp.asarray(batch))).data)
+
+    with nn.evaluation_mode(model):
+        return map_batches(logits_of_slice, len(images), batch_size, on_cpu=xp is np)

@@ -198,3 +198,16 @@ def test_grad_computes_only_what_lies_on_the_path_to_its_inputs(monkeypatch):
     assert calls == [] and gx.shape == x.shape
     F.relu(layer(x)).sum().backward()   # backward() fills every parameter's .grad
     assert calls == [1] and layer.weight.grad is not None
+
+
+def test_grad_leaves_the_graph_as_it_was_for_a_later_backward():
+    """grad() skips the weight gradients, but the same graph still gives them to backward()."""
+    from minisg import nn
+
+    layer = nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64)
+    x = tensor(np.random.default_rng(1).random((1, 1, 4, 4)), requires_grad=True)
+    y = F.relu(layer(x)).sum()
+    (gx,) = minisg.grad(y, x)
+    y.backward()
+    assert layer.weight.grad is not None and layer.weight.grad.shape == layer.weight.shape
+    np.testing.assert_allclose(x.grad.numpy(), gx.numpy())

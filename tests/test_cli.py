@@ -1,6 +1,5 @@
 """The `minisg` command: one line on stderr and exit code 2 for every failure, 130 for Ctrl-C,
 143 for SIGTERM; output paths and images checked before any work."""
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 
 from minisg import data
-from minisg.tools import cli, demo
+from minisg.tools import cli
 
 
 def _one_line_error(capsys, code, argv):

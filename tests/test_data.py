@@ -242,6 +242,18 @@ def test_noise_is_fresh_on_each_call_and_not_clipped():
     assert first.min() < 0 and first.max() > 1
 
 
+def test_gaussian_noise_copies_follow_their_image_and_draw_in_the_given_dtype():
+    images = np.stack([np.zeros((1, 2, 2)), np.ones((1, 2, 2))]).astype(np.float32)
+    sigmas = np.array([0.0, 2.0])
+    noisy = data.gaussian_noise(images, sigmas, np.random.default_rng(5), copies=3)
+    assert noisy.shape == (6, 1, 2, 2) and noisy.dtype == np.float32
+    np.testing.assert_array_equal(noisy[:3], 0)                   # sigma 0: image 0's rows unchanged
+    expected = 1 + 2 * np.random.default_rng(5).standard_normal((2, 3, 1, 2, 2))[1]   # float64 draws
+    np.testing.assert_array_equal(noisy[3:], expected.astype(np.float32))
+    np.testing.assert_allclose(data.noise_stdevs(images * 4, 0.5), [0.0, 0.0])   # constant images
+    np.testing.assert_allclose(data.noise_stdevs(np.arange(8.0).reshape(2, 4), 0.5), [1.5, 1.5])
+
+
 def test_negative_noise_level_names_the_argument():
     with pytest.raises(ValueError, match=r"noise_level.*-0\.1"):
         add_noise(np.zeros((1, 4)), -0.1, np.random.default_rng(0))

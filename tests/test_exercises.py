@@ -2,14 +2,17 @@
 wrong answer, and passes on a correct solution (tests/exercise_solutions/).
 
 A planted wrong answer is the solution file with one or two lines replaced, written to
-tmp_path and graded with ``minisg.classroom.grading.run("NN.k", file=...)``.
+tmp_path and graded with ``minisg.classroom.grading.run("NN.k", file=...)``. Every stub is
+what ``python -m minisg.classroom.stubs`` makes of its solution, so the two cannot drift apart.
 """
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from minisg.classroom import grading as check
+from minisg.classroom import stubs
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = ROOT / "lessons" / "exercises"
@@ -109,6 +112,38 @@ def plant(tmp_path, lesson, replacements, name="wrong"):
     return path
 
 
+def test_the_committed_stubs_are_made_from_the_solutions():
+    """Each stub is its solution with every marked answer replaced by a raise, written by
+    `python -m minisg.classroom.stubs`: run it after editing a solution."""
+    assert sorted(stubs.expected_stubs(SOLUTIONS)) == sorted(path.name for path in STUBS.glob("ex*.py"))
+    assert stubs.differing_stubs(SOLUTIONS, STUBS) == [], "run `python -m minisg.classroom.stubs`"
+
+
+def test_the_stub_generator_writes_the_stubs_and_refuses_broken_markers(tmp_path):
+    written = stubs.write_stubs(SOLUTIONS, tmp_path)
+    assert sorted(path.name for path in written) == sorted(path.name for path in STUBS.glob("ex*.py"))
+    for path in written:
+        assert path.read_bytes() == (STUBS / path.name).read_bytes()
+    assert stubs.write_stubs(SOLUTIONS, tmp_path) == []                 # nothing differs any more
+    (tmp_path / "ex99_orphan.py").write_text("")
+    with pytest.raises(stubs.StubError, match="ex99_orphan.py"):
+        stubs.write_stubs(SOLUTIONS, tmp_path)
+
+    text = solution("06").read_text()
+    broken = [
+        (text.replace("    # --- end solution\n", "", 1), "starts inside the solution of line"),
+        (text.replace("    # --- end solution\n", "        # --- end solution\n", 1), "not indented like its start"),
+        (text[:text.rindex("    # --- end solution")], "06.2 has no '# --- end solution'"),
+        (text.replace("# --- solution 06.2", "# --- solution 07.2"), "exercise 07.2 in a file of lesson 06"),
+        (text.replace("# --- solution 06.2", "# --- solution 06.1"), "a second solution of exercise 06.1"),
+        (text.replace('"""A reference solution', '"""A solution'), "must open with a paragraph"),
+        (text.replace("# --- solution", "# solution").replace("# --- end solution", "# end"), "no '# --- solution"),
+    ]
+    for wrong, message in broken:
+        with pytest.raises(stubs.StubError, match=re.escape(message)):
+            stubs.stub_text(wrong, solution("06").name)
+
+
 def test_there_are_enough_exercises_and_every_one_has_a_stub_and_a_solution():
     assert len(ALL_NUMBERS) >= 8
     for lesson in LESSONS:
@@ -153,10 +188,12 @@ def test_smooth_gradcampp_data_really_exercises_the_denominator_guard():
     """Planting `valid = m2 > 0` must matter: some m1 > 0 positions have a negative denominator."""
     import numpy as np
 
+    from minisg.classroom.checks_cam import activations, gradient_samples
+
     rng = np.random.default_rng(111)                    # the draws of check_smooth_gradcampp_weights
-    A = 3 * check.activations(rng, (2, 3, 4, 4))
+    A = 3 * activations(rng, (2, 3, 4, 4))
     rng.standard_normal((1, 2, 3, 4, 4))
-    samples = check.gradient_samples(rng, (2, 3, 4, 4))
+    samples = gradient_samples(rng, (2, 3, 4, 4))
     m1, m2, m3 = (np.mean(samples ** p, axis=0) for p in (1, 2, 3))
     denominator = 2 * m2 + A.sum(axis=(2, 3), keepdims=True) * m3
     assert np.any((m1 > 0) & (denominator < 0))
@@ -271,10 +308,9 @@ def test_errors_in_student_code_are_reported_briefly(tmp_path):
 
 def test_a_missing_dependency_is_named(tmp_path):
     """02.2 calls the student's col2im: with 02.1 unsolved the failure says so."""
-    text = solution("02").read_text()
-    body = text[text.index("    n, c, h, w = input_shape\n"):text.index('def conv2d_backward_input')]
     path = tmp_path / "ex02_partial.py"
-    path.write_text(text.replace(body, '    raise NotImplementedError("Exercise 02.1")\n\n\n'))
+    path.write_text(stubs.stub_text(solution("02").read_text(), str(solution("02")), only={"02.1"}))
+    assert path.read_text().count("NotImplementedError") == 1
     results = results_by_number("02", path)
     assert results["02.2"].message == "not implemented yet (needs Exercise 02.1)"
     assert results["02.3"].passed

@@ -131,10 +131,10 @@ def test_shipped_files_and_the_cache_are_found(monkeypatch, tmp_path):
 
 
 def test_compiled_kernels_are_cached_outside_the_package(monkeypatch, tmp_path):
-    from minisg.kernels import compile_cache, cpu
+    from minisg.kernels import compile_cache, cpu_pool
     monkeypatch.setenv("MINISG_CACHE_DIR", str(tmp_path))
-    kernel = cpu._max_pool_2x2
-    locator = compile_cache._UserCacheLocator.from_function(kernel.py_func, cpu.__file__)
+    kernel = cpu_pool.max_pool_2x2
+    locator = compile_cache._UserCacheLocator.from_function(kernel.py_func, cpu_pool.__file__)
     assert str(locator.get_cache_path()).startswith(str(tmp_path / "numba"))
     assert compile_cache._UserCacheLocator.from_function(test_compiled_kernels_are_cached_outside_the_package,
                                                          __file__) is None   # not minisg's: Numba decides

@@ -1,10 +1,14 @@
 """The fast kernels (cpu: Numba + BLAS, gpu: CuPy) against the loop reference, plus adjoint
 identities. Every test runs once per backend; the gpu case is skipped without CuPy and a GPU."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minisg.kernels import cpu, reference
+from minisg.kernels import cpu, cpu_im2col, cpu_layout, cpu_sparse, cpu_winograd, reference
 
 FAST = settings(max_examples=25, deadline=None)
 DTYPES = [np.float64, np.float32]
@@ -144,8 +148,8 @@ def test_cpu_column_layouts_and_chunking(channels_last, chunk_bytes):
     rng = np.random.default_rng(3)
     cases = [((5, 3, 7, 6), (2, 3, 3, 2), (1, 1), (1, 1)), ((3, 2, 9, 7), (3, 2, 3, 3), (2, 3), (2, 0))]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cpu, "_use_channels_last", lambda C, KW, OW: channels_last)
-        mp.setattr(cpu, "_CHUNK_BYTES", chunk_bytes)
+        mp.setattr(cpu_im2col, "use_channels_last", lambda C, KW, OW: channels_last)
+        mp.setattr(cpu_layout, "CHUNK_BYTES", chunk_bytes)
         for x_shape, w_shape, stride, padding in cases:
             for dtype in DTYPES:
                 x, w = rand(rng, x_shape, dtype), rand(rng, w_shape, dtype)
@@ -166,8 +170,8 @@ def test_cpu_winograd_path(tile, chunk_bytes):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cpu, "_FAST_GEMM", False)
         mp.setattr(cpu, "_WINOGRAD_MIN_CHANNELS", 1)
-        mp.setattr(cpu, "_WINOGRAD_TILE", tile)
-        mp.setattr(cpu, "_WINOGRAD_CHUNK_BYTES", chunk_bytes)
+        mp.setattr(cpu_winograd, "TILE", tile)
+        mp.setattr(cpu_winograd, "CHUNK_BYTES", chunk_bytes)
         for x_shape, w_shape, padding in cases:
             assert cpu._use_winograd(x_shape[1], w_shape[0], *w_shape[2:], (1, 1))
             for dtype in DTYPES:
@@ -212,8 +216,8 @@ def test_cpu_input_gradient_takes_the_sparse_path_only_when_it_pays():
     assert not cpu._sparse_enough(sparse, 5 * 1)                 # conv1: rows of 5 values are too short
     taken = []
     with pytest.MonkeyPatch.context() as mp:
-        scatter = cpu._input_gradient_from_nonzeros
-        mp.setattr(cpu, "_input_gradient_from_nonzeros", lambda *args: taken.append(1) or scatter(*args))
+        scatter = cpu_sparse.input_grad
+        mp.setattr(cpu_sparse, "input_grad", lambda *args: taken.append(1) or scatter(*args))
         for gy in (sparse, dense):
             assert_close(cpu.conv2d_backward_input(gy, w, (14, 14), (1, 1), (2, 2)),
                          reference.conv2d_backward_input(gy, w, (14, 14), (1, 1), (2, 2)))
@@ -223,7 +227,7 @@ def test_cpu_input_gradient_takes_the_sparse_path_only_when_it_pays():
 def test_winograd_1d_matrices_compute_a_correlation():
     rng = np.random.default_rng(8)
     for m, r in [(2, 3), (4, 3), (4, 5), (5, 4), (2, 5), (3, 2)]:
-        AT, G, BT = cpu._winograd_1d(m, r)
+        AT, G, BT = cpu_winograd.winograd_1d(m, r)
         d, g = rng.standard_normal(m + r - 1), rng.standard_normal(r)
         expected = [d[k:k + r] @ g for k in range(m)]
         np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), expected, rtol=1e-12, atol=1e-12)
@@ -400,3 +404,37 @@ def test_adam_update_matches_reference(backend):
         kernels_module.adam_update(got[0], to_device(arrays[1]), got[1], got[2], 0.01, 0.9, 0.999, 1e-8)
         for e, g in zip(expected, got):
             np.testing.assert_allclose(to_host(g), e, rtol=tol, atol=tol)
+
+
+# ----------------------------------------------------------------------------------------------
+# the OpenMP wait policy (cpu_threads): set by the first kernel call, before Numba's threads start
+# ----------------------------------------------------------------------------------------------
+
+_WAIT_POLICY_SCRIPT = """
+import os
+import numpy as np
+from numba.np.ufunc import parallel
+from minisg.kernels import cpu, cpu_threads
+at_import = os.environ.get("OMP_WAIT_POLICY")
+at_thread_start = []
+launch = parallel._launch_threads
+def spy():
+    at_thread_start.append(os.environ.get("OMP_WAIT_POLICY"))
+    launch()
+parallel._launch_threads = spy
+cpu.max_pool2d_forward(np.zeros((1, 1, 2, 2), np.float32), (2, 2), (2, 2))
+print(at_import, at_thread_start[0], cpu_threads.user_environment().get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize("user_setting, expected", [
+    ({}, "None PASSIVE None"),                                     # minisg's, not for children
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE ACTIVE ACTIVE"),       # the user's wins
+    ({"GOMP_SPINCOUNT": "1000"}, "None None None"),                # so does their spin count
+])
+def test_the_wait_policy_is_set_before_numbas_threads_start_unless_the_user_chose(user_setting, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    done = subprocess.run([sys.executable, "-c", _WAIT_POLICY_SCRIPT], env=dict(env, **user_setting),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == expected

@@ -64,3 +64,37 @@ def test_a_lesson_runs_from_another_folder(tmp_path):
     out_dir = tmp_path / "figures"
     check_figures("01_autodiff.py", run_lesson("01_autodiff.py", out_dir, cwd=elsewhere), out_dir)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_lesson_preamble_reads_its_options_and_finds_its_folder_without_a_file(tmp_path, monkeypatch, capsys):
+    """setup() as a notebook calls it: no __file__, Jupyter's own flags in sys.argv."""
+    from minisg.classroom.lesson import Count, setup
+
+    (tmp_path / "lessons" / "exercises").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher", "-f", "kernel.json", "--quick"])
+    cell = 'lesson = setup("03", "a title", quick="fast", options={"--steps": Count("steps", full=300, quick=15)})'
+    namespace = {"setup": setup, "Count": Count}
+    exec(cell, namespace)                                    # a notebook's globals have no __file__
+    lesson = namespace["lesson"]
+    assert lesson.folder == tmp_path / "lessons" and lesson.out == tmp_path / "lessons" / "out"
+    assert lesson.out.is_dir() and lesson.quick and lesson.steps == 15
+    with pytest.raises(AttributeError, match="no option --mode"):
+        lesson.mode
+
+    monkeypatch.setattr(sys, "argv", ["lesson", "--steps", "7", "--out", str(tmp_path / "figures")])
+    lesson = setup("03", "a title", quick="fast", options={"--steps": Count("steps", full=300, quick=15)})
+    assert lesson.folder == ROOT / "tests" and not lesson.quick and lesson.steps == 7     # the caller's folder
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.subplots().plot([0, 1])
+    lesson.save(figure, "03_plot.png")
+    lesson.figure_grid(np.zeros((1, 1, 4, 4)), {"map": np.ones((1, 4, 4))}, "03_grid.png")
+    lesson.finish()
+    out = capsys.readouterr().out.splitlines()
+    figures = tmp_path / "figures"
+    assert out[:2] == [f"wrote {figures / '03_plot.png'}", f"wrote {figures / '03_grid.png'}"]
+    assert out[2].startswith("lesson 03 finished in ") and "full run" in out[2]
+    assert sorted(path.name for path in figures.iterdir()) == ["03_grid.png", "03_plot.png"]

@@ -6,14 +6,10 @@ lessons/out/ are left alone. A lesson passes when it exits 0, prints that it fin
 announces exactly the figures listed here ("wrote PATH" lines), and each of them is a PNG
 of non-trivial size.
 """
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from lesson_runs import assert_finished_with_figures, run_quick
+
 TIMEOUT_S = 240  # a quick run takes seconds; the margin is for a loaded machine
 
 FIGURES = {
@@ -27,27 +23,10 @@ FIGURES = {
     "11_smooth_gradcam_pp.py": ["11_three_cams_fig1.png", "11_layers.png", "11_feature_maps_fig2.png",
                                 "11_neurons_figs4_5.png", "11_several_digits.png"],
 }
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MIN_BYTES = 5_000  # an empty 1-inch figure is ~2 kB; every real one here is far larger
 
 
 @pytest.mark.parametrize("lesson", sorted(FIGURES), ids=lambda name: name[:2])
 def test_lesson_quick_run_writes_its_figures(lesson, tmp_path):
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "lessons" / lesson), "--quick", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
-    )
-    log = f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
-    assert result.returncode == 0, f"{lesson} exited with {result.returncode}\n{log}"
-    assert f"lesson {lesson[:2]} finished in" in result.stdout, log
-
-    announced = [Path(p).name for p in re.findall(r"^wrote (.+\.png)\s*$", result.stdout, flags=re.M)]
-    assert sorted(announced) == sorted(FIGURES[lesson]), f"announced {announced}\n{log}"
-    for name in FIGURES[lesson]:
-        path = out / name
-        assert path.is_file(), f"{lesson} did not write {name}\n{log}"
-        content = path.read_bytes()
-        assert content.startswith(PNG_SIGNATURE), f"{name} is not a PNG"
-        assert len(content) > MIN_BYTES, f"{name} is only {len(content)} bytes"
-    assert not list(out.glob("*.tmp")), "a temporary file was left behind"
+    result, log = run_quick(lesson, out, TIMEOUT_S)
+    assert_finished_with_figures(result, log, out, lesson[:2], FIGURES[lesson])

@@ -6,6 +6,7 @@ import minisg
 from minisg import functional as F, methods as M, models, nn
 from minisg.methods._common import layer_gradients
 from minisg.methods.gradcam import gradcampp_alpha
+from small_models import linear_head_model, tiny_cnn
 
 
 def gap_model(seed=0, dtype=np.float64):
@@ -13,22 +14,6 @@ def gap_model(seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     return nn.Sequential(("conv1", nn.Conv2d(1, 4, 3, padding=1, rng=rng, dtype=dtype)), ("relu1", nn.ReLU()),
                          ("gap", nn.GlobalAvgPool2d()), ("fc", nn.Linear(4, 3, rng=rng, dtype=dtype)))
-
-
-def linear_head_model(seed=0):
-    """conv1 + relu1, then S = sum_kij V_kij A_kij + b: linear in A, spatially varying weights."""
-    rng = np.random.default_rng(seed)
-    return nn.Sequential(("conv1", nn.Conv2d(1, 4, 3, padding=1, rng=rng, dtype=np.float64)), ("relu1", nn.ReLU()),
-                         ("flatten", nn.Flatten()), ("fc", nn.Linear(4 * 36, 3, rng=rng, dtype=np.float64)))
-
-
-def tiny_cnn(seed=0):
-    common = dict(rng=np.random.default_rng(seed), dtype=np.float64)
-    return nn.Sequential(
-        ("conv1", nn.Conv2d(1, 3, 3, padding=1, **common)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(3, 4, 3, padding=1, **common)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 6, **common)), ("relu3", nn.ReLU()),
-        ("dropout", nn.Dropout(0.5)), ("fc2", nn.Linear(6, 3, **common)))
 
 
 def smooth_head_model(seed=0):
@@ -62,7 +47,7 @@ def test_gradcam_is_cam_on_a_gap_head():
 
 
 def test_gradcam_upsamples_bilinearly_to_the_input():
-    model, x = tiny_cnn(), images(2, 8)
+    model, x = tiny_cnn(dropout=0.5), images(2, 8)
     small = M.gradcam(model, x, 1, layer="relu2", upsample=False)
     assert small.shape == (2, 4, 4)
     upsampled = F.upsample_bilinear(minisg.Tensor(small[:, None]), (8, 8)).numpy()[:, 0]
@@ -146,7 +131,7 @@ def finite_differences(head, A, target, elements, h2=1e-4, h3=1e-3):
 
 
 def test_autodiff_equals_closed_form_on_a_piecewise_linear_head():
-    model, x, target = tiny_cnn(seed=7), images(3, 8, seed=8), np.array([0, 1, 2])
+    model, x, target = tiny_cnn(seed=7, dropout=0.5), images(3, 8, seed=8), np.array([0, 1, 2])
     A, head = activations(model, "relu2", x)
     _, g = layer_gradients(model, x, target, "relu2")
     auto = M.autodiff_derivatives(head, A, target, batch_size=20)

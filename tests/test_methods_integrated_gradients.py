@@ -5,15 +5,7 @@ import pytest
 import minisg
 from minisg import methods as M, models, nn
 from minisg.methods.integrated_gradients import RULES
-
-
-def tiny_cnn(seed=0, bias=True, dtype=np.float64):
-    common = dict(rng=np.random.default_rng(seed), dtype=dtype, bias=bias)
-    return nn.Sequential(
-        ("conv1", nn.Conv2d(1, 3, 3, padding=1, **common)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(3, 4, 3, padding=1, **common)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 6, **common)), ("relu3", nn.ReLU()),
-        ("fc2", nn.Linear(6, 3, **common)))
+from small_models import tiny_cnn
 
 
 def smooth_model(seed=0):

@@ -4,25 +4,10 @@ variant="torchcam" is checked against torch-cam itself in test_torchcam_smooth_g
 import numpy as np
 import pytest
 
-from minisg import methods as M, nn
+from minisg import methods as M
 from minisg.methods._common import layer_gradients
 from minisg.methods.gradcam import finish_cam, gradcampp_alpha
-
-
-def tiny_cnn(seed=0):
-    common = dict(rng=np.random.default_rng(seed), dtype=np.float64)
-    return nn.Sequential(
-        ("conv1", nn.Conv2d(1, 3, 3, padding=1, **common)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(3, 4, 3, padding=1, **common)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 6, **common)), ("relu3", nn.ReLU()),
-        ("fc2", nn.Linear(6, 3, **common)))
-
-
-def linear_head_model(seed=0):
-    """conv + relu1 (the layer, 4 x 6 x 6), then a head linear in A: S = sum V A + b."""
-    rng = np.random.default_rng(seed)
-    return nn.Sequential(("conv1", nn.Conv2d(1, 4, 3, padding=1, rng=rng, dtype=np.float64)), ("relu1", nn.ReLU()),
-                         ("flatten", nn.Flatten()), ("fc", nn.Linear(144, 3, rng=rng, dtype=np.float64)))
+from small_models import linear_head_model, tiny_cnn
 
 
 @pytest.fixture

@@ -10,15 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from minisg import methods as M, nn, parallel
-
-
-def tiny_cnn(seed=0):
-    common = dict(rng=np.random.default_rng(seed), dtype=np.float64)
-    return nn.Sequential(
-        ("conv1", nn.Conv2d(1, 3, 3, padding=1, **common)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(3, 4, 3, padding=1, **common)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 6, **common)), ("relu3", nn.ReLU()),
-        ("fc2", nn.Linear(6, 3, **common)))
+from small_models import tiny_cnn
 
 
 @pytest.fixture
@@ -100,12 +92,39 @@ def test_maps_from_two_threads_equal_one_threads(method, two_threads):
     """Per-thread state (the ReLU rule, grad mode) must not leak between slices."""
     model, x = tiny_cnn(), np.random.default_rng(3).random((40, 1, 8, 8))
     target = np.arange(40) % 3
-    together, logits_together = getattr(M, method)(model, x, target), M._common.logits_of(model, x)
+    together, logits_together = getattr(M, method)(model, x, target), parallel.logits(model, x)
     parallel.set_threads(1)
-    alone, logits_alone = getattr(M, method)(model, x, target), M._common.logits_of(model, x)
+    alone, logits_alone = getattr(M, method)(model, x, target), parallel.logits(model, x)
     assert np.abs(alone).max() > 0
     np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(logits_together, logits_alone, rtol=1e-12, atol=1e-15)
+
+
+def test_map_batches_joins_batches_in_order(two_threads):
+    seen = []
+
+    def work(start, stop):
+        seen.append((start, stop))
+        return np.arange(start, stop), np.arange(start, stop) * 2.0
+    first, second = parallel.map_batches(work, 50, batch_size=20)
+    np.testing.assert_array_equal(first, np.arange(50))
+    np.testing.assert_array_equal(second, np.arange(50) * 2.0)
+    assert max(stop - start for start, stop in seen) <= 10 and len(seen) == 5   # 20, 20, 10; sliced in two
+    np.testing.assert_array_equal(parallel.map_batches(lambda a, b: np.arange(a, b), 7, 3), np.arange(7))
+    with pytest.raises(ValueError, match=r"batch_size: expected an int >= 1, got 0"):
+        parallel.map_batches(work, 5, 0)
+
+
+def test_logits_run_in_eval_mode_without_a_graph_and_restore_the_flags(two_threads):
+    fc, drop = nn.Linear(16, 3, rng=np.random.default_rng(0), dtype=np.float64), nn.Dropout(0.5)
+    model = nn.Sequential(("fc", fc), ("drop", drop))
+    x = np.random.default_rng(1).random((40, 16)).astype(np.float32)    # cast to the model's dtype
+    weight, bias = fc.weight.numpy(), fc.bias.numpy()
+    logits = parallel.logits(model, x, batch_size=15)
+    assert type(logits) is np.ndarray and logits.dtype == np.float64
+    np.testing.assert_allclose(logits, x.astype(np.float64) @ weight.T + bias, rtol=1e-12)
+    assert model.training and drop.training and fc.weight.requires_grad
+    np.testing.assert_allclose(parallel.logits(model, x), logits, rtol=1e-12)
 
 
 def test_thread_setting_is_checked(monkeypatch):
@@ -131,12 +150,12 @@ def test_numbas_workqueue_layer_runs_everything_in_the_calling_thread():
     """Numba's fallback threading layer aborts the process when two threads run its parallel
     kernels at once: minisg must notice and not slice there."""
     script = ("import numpy as np; from minisg import parallel, methods as M\n"
-              "from tests.test_parallel import tiny_cnn\n"
+              "from small_models import tiny_cnn\n"
               "parallel.set_threads(2)\n"
               "maps = M.vanilla_gradient(tiny_cnn(), np.random.default_rng(0).random((40, 1, 8, 8)), 1)\n"
               "print(maps.shape, parallel._concurrent_kernels)\n")
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=600)
+                          cwd=Path(__file__).resolve().parent, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "(40, 1, 8, 8) False"

@@ -2,26 +2,17 @@
 import numpy as np
 import pytest
 
-from minisg import Tensor, gradcheck, nn
+from minisg import Tensor, gradcheck
 from minisg.models import penalties
 from minisg.models import training as train
-
-
-def tiny_model(rng):
-    return nn.Sequential(
-        ("conv1", nn.Conv2d(1, 2, 3, padding=1, rng=rng, dtype=np.float64)),
-        ("relu1", nn.ReLU()),
-        ("pool1", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()),
-        ("fc", nn.Linear(8, 3, rng=rng, dtype=np.float64)),
-    )
+from small_models import tiny_cnn
 
 
 @pytest.mark.parametrize("grad_weight,smooth_weight", [(0.5, 0.0), (0.0, 0.7), (0.3, 0.2)])
 def test_penalty_gradient_matches_finite_differences(grad_weight, smooth_weight):
     rng = np.random.default_rng(0)
-    model = tiny_model(rng)
-    images = rng.uniform(0.05, 1.0, (3, 1, 4, 4))
+    model = tiny_cnn(seed=0)
+    images = rng.uniform(0.05, 1.0, (3, 1, 8, 8))
     labels = np.array([0, 2, 1])
     names = [name for name, _ in model.named_parameters()]
 
@@ -57,8 +48,8 @@ def test_penalty_terms_are_what_the_docstring_says():
 
 def test_zero_weights_give_plain_cross_entropy():
     rng = np.random.default_rng(1)
-    model = tiny_model(rng)
-    images = rng.random((2, 1, 4, 4))
+    model = tiny_cnn(seed=1)
+    images = rng.random((2, 1, 8, 8))
     loss, _, parts = penalties.penalised_loss(model, images, np.array([0, 1]))
     assert parts == {}
     loss_penalised, _, parts = penalties.penalised_loss(model, images, np.array([0, 1]), 1.0, 1.0)

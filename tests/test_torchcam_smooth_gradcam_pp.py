@@ -26,15 +26,7 @@ from torchcam.methods import SmoothGradCAMpp  # noqa: E402
 
 from minisg import methods as M, models, nn  # noqa: E402
 from minisg.methods.smooth_gradcam_pp import TORCHCAM_EPS  # noqa: E402
-
-
-def tiny_cnn(seed=0):
-    common = dict(rng=np.random.default_rng(seed), dtype=np.float64)
-    return nn.Sequential(
-        ("conv1", nn.Conv2d(1, 3, 3, padding=1, **common)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(3, 4, 3, padding=1, **common)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-        ("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 6, **common)), ("relu3", nn.ReLU()),
-        ("fc2", nn.Linear(6, 3, **common)))
+from small_models import tiny_cnn  # noqa: E402
 
 
 def torch_copy(model):

@@ -7,7 +7,7 @@ map calls most relevant, and a faithful map makes the class score fall fast.
     12.1  relevance_mass   the share of positive relevance that lands inside the mask
     12.2  deletion_curve   the target's probability as the most relevant pixels are removed
 
-Grade with ``minisg check 12``. (minisg/metrics.py has the library's versions, with more
+Grade with ``minisg check 12``. (minisg/evaluation/metrics.py has the library's versions, with more
 options; write these two yourself.)
 """
 import numpy as np

@@ -3,8 +3,12 @@
 Three modules share the same function names and signatures:
 
 - ``reference`` — slow, obviously-correct Python loops: the oracle for tests and lessons;
-- ``cpu``       — Numba ``njit(parallel=True, cache=True)`` versions (NumPy arrays);
+- ``cpu``       — Numba ``njit(parallel=True, cache=True)`` versions (NumPy arrays): ``cpu`` picks
+                  an algorithm per call, the ``cpu_*`` modules implement them (im2col, Winograd,
+                  sparse scatter, pooling, Adam);
 - ``gpu``       — CuPy versions (CuPy arrays).
+
+``contract`` holds what the three check and compute alike (dtypes, output sizes).
 
 All arrays are NCHW and C-contiguous, float32 or float64 (the output has the input's dtype).
 ``stride`` and ``padding`` are ``(rows, cols)`` pairs of ints; padding is zero padding.

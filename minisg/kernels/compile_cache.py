@@ -9,11 +9,15 @@ it), and never inside the package.
 Compiling every kernel takes about 20 s on a 2-core machine, once per machine and minisg
 version. ``enable()`` also prints one line on stderr when the first compilation starts, so
 that a first run does not look hung.
+
+``jit`` is the decorator of every CPU kernel (``jit_inline`` of their small helpers). It calls
+``enable()`` first, so that no kernel can be cached in Numba's default place by mistake.
 """
 import os
 import sys
 import tempfile
 
+from numba import njit
 from numba.core import caching, event
 
 from .. import files
@@ -83,3 +87,19 @@ def enable():
     if _UserCacheLocator not in locators:
         locators.insert(0, _UserCacheLocator)
     event.register("numba:compile", _FirstCompileNotice())
+
+
+def jit(py_func):
+    """Compile a CPU kernel: parallel (prange), cached, IEEE arithmetic, releasing the GIL.
+
+    The kernels are written as plain Python loops (``NUMBA_DISABLE_JIT=1`` runs them as is) and
+    always called with C-contiguous arrays and int64 scalars, so each compiles once per dtype.
+    """
+    enable()  # before njit: Numba picks the cache place when the decorator runs
+    return njit(parallel=True, cache=True, fastmath=False, nogil=True)(py_func)
+
+
+def jit_inline(py_func):
+    """Compile a helper of the kernels: Numba copies it into every kernel that calls it (no call
+    cost, and the caller's parallel loop stays one loop)."""
+    return njit(inline="always")(py_func)

@@ -7,7 +7,8 @@ with atomics, as the contract does not pass it the window geometry.
 """
 import cupy
 
-_DTYPES = (cupy.dtype(cupy.float32), cupy.dtype(cupy.float64))
+from .contract import float_dtype, out_size
+
 _THREADS = 256
 
 # `T` is float or double. `I` is the index type: int when every index fits (64-bit division is
@@ -105,21 +106,11 @@ def _launch(name, dtype, total, arrays, sizes):
     _kernel(name, dtype, wide)((blocks,), (_THREADS,), tuple(arrays) + tuple(index(v) for v in sizes))
 
 
-def _float_dtype(a):
-    if a.dtype not in _DTYPES:
-        raise ValueError(f"minisg kernels support float32 and float64 arrays, got {a.dtype}")
-    return a.dtype
-
-
-def _out_size(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
-
-
 def _im2col(x, kh, kw, stride, padding):
     """cols (N, C*kh*kw, OH*OW) of x, and (OH, OW)."""
     N, C, H, W = x.shape
     (sh, sw), (ph, pw) = stride, padding
-    OH, OW = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
+    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
     cols = cupy.empty((N, C * kh * kw, OH * OW), x.dtype)
     _launch("im2col", x.dtype, cols.size, (x, cols), (N, C, H, W, kh, kw, sh, sw, ph, pw, OH, OW))
     return cols, OH, OW
@@ -127,7 +118,7 @@ def _im2col(x, kh, kw, stride, padding):
 
 def conv2d_forward(x, w, stride, padding):
     x = cupy.ascontiguousarray(x)
-    dtype = _float_dtype(x)
+    dtype = float_dtype(x)
     w = cupy.ascontiguousarray(w, dtype=dtype)
     O, _, kh, kw = w.shape
     cols, OH, OW = _im2col(x, kh, kw, stride, padding)
@@ -138,7 +129,7 @@ def conv2d_forward(x, w, stride, padding):
 
 def conv2d_backward_input(gy, w, input_hw, stride, padding):
     gy = cupy.ascontiguousarray(gy)
-    dtype = _float_dtype(gy)
+    dtype = float_dtype(gy)
     w = cupy.ascontiguousarray(w, dtype=dtype)
     N, O, OH, OW = gy.shape
     _, C, kh, kw = w.shape
@@ -153,7 +144,7 @@ def conv2d_backward_input(gy, w, input_hw, stride, padding):
 
 def conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
     x = cupy.ascontiguousarray(x)
-    dtype = _float_dtype(x)
+    dtype = float_dtype(x)
     gy = cupy.ascontiguousarray(gy, dtype=dtype)
     N, O = gy.shape[:2]
     kh, kw = kernel_hw
@@ -165,10 +156,10 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
 
 def max_pool2d_forward(x, kernel, stride):
     x = cupy.ascontiguousarray(x)
-    dtype = _float_dtype(x)
+    dtype = float_dtype(x)
     (kh, kw), (sh, sw) = kernel, stride
     N, C, H, W = x.shape
-    OH, OW = _out_size(H, kh, sh, 0), _out_size(W, kw, sw, 0)
+    OH, OW = out_size(H, kh, sh, 0), out_size(W, kw, sw, 0)
     y = cupy.empty((N, C, OH, OW), dtype)
     argmax = cupy.empty((N, C, OH, OW), cupy.int64)
     _launch("max_pool", dtype, y.size, (x, y, argmax), (N * C, H, W, kh, kw, sh, sw, OH, OW))
@@ -177,7 +168,7 @@ def max_pool2d_forward(x, kernel, stride):
 
 def max_pool2d_scatter(gy, argmax, input_hw):
     gy = cupy.ascontiguousarray(gy)
-    dtype = _float_dtype(gy)
+    dtype = float_dtype(gy)
     argmax = cupy.ascontiguousarray(argmax, dtype=cupy.int64)
     N, C, OH, OW = gy.shape
     H, W = input_hw
@@ -188,7 +179,7 @@ def max_pool2d_scatter(gy, argmax, input_hw):
 
 def max_pool2d_gather(gx, argmax):
     gx = cupy.ascontiguousarray(gx)
-    _float_dtype(gx)
+    float_dtype(gx)
     argmax = cupy.ascontiguousarray(argmax, dtype=cupy.int64)
     N, C = gx.shape[:2]
     gy = cupy.take_along_axis(gx.reshape(N * C, -1), argmax.reshape(N * C, -1), axis=1)

@@ -31,6 +31,13 @@ def check_nonnegative(name, value):
     return float(value)
 
 
+def check_noise(n, noise_level, stdev):
+    """(n, noise_level, stdev) of a smoothed method, checked: n samples >= 1, a noise level
+    >= 0, and stdev None (use the noise level) or an absolute sigma >= 0."""
+    n, noise_level = check_count("n", n), check_nonnegative("noise_level", noise_level)
+    return n, noise_level, None if stdev is None else check_nonnegative("stdev", stdev)
+
+
 _SHAPE_KEEPING = (nn.ReLU, nn.Tanh, nn.Softplus, nn.Dropout, nn.Flatten)
 
 

@@ -17,10 +17,10 @@ scales the weights, and would overflow float32 for S > 88.7.
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, parallel
 from .. import functional as F
 from ..autograd import Tensor, grad, no_grad
-from ._common import chunks, model_xp, picked_scores
+from ._common import model_xp, picked_scores
 
 
 def closed_form_derivatives(g):
@@ -59,7 +59,7 @@ def autodiff_derivatives(head, A, target, batch_size=None, elements=None):
     with no_grad():
         clean_scores = backend.to_numpy(picked_scores(head(Tensor(xp.asarray(A))), target).data)
     derivatives = [np.zeros((count, len(wanted)), dtype=A.dtype) for _ in range(3)]
-    for start, stop in chunks(count * len(wanted), batch_size):
+    for start, stop in parallel.batches(count * len(wanted), batch_size):
         rows = np.arange(start, stop)
         image, slot = rows // len(wanted), rows % len(wanted)
         element = wanted[slot]

@@ -12,8 +12,9 @@ import numbers
 
 import numpy as np
 
+from .. import parallel
 from ._checks import check_count, check_target_range
-from ._common import evaluation_mode, logits_of, prepare
+from ._common import evaluation_mode, prepare
 
 
 def patch_starts(size, patch, stride):
@@ -39,9 +40,9 @@ def occlusion(model, x, target=None, patch=4, stride=2, baseline=0.0, batch_size
         for p, (r, c) in enumerate(corners):
             hidden[:, p, :, r:r + patch, c:c + patch] = baseline
         rows = np.arange(count)
-        clean_logits = logits_of(model, x, batch_size)
+        clean_logits = parallel.logits(model, x, batch_size)
         clean = clean_logits[rows, check_target_range(target, clean_logits.shape[1])]
-        occluded = logits_of(model, hidden.reshape((-1,) + x.shape[1:]), batch_size)
+        occluded = parallel.logits(model, hidden.reshape((-1,) + x.shape[1:]), batch_size)
         occluded = occluded.reshape(count, len(corners), -1)                 # (N, P, classes)
         drop = clean[:, None] - np.take_along_axis(occluded, target[:, None, None], axis=2)[..., 0]
         total, covered = np.zeros((count, height, width)), np.zeros((height, width))

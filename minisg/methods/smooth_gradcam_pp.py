@@ -37,7 +37,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_choice, check_count, check_nonnegative
+from ._checks import check_choice, check_noise
 from ._common import evaluation_mode, layer_gradients, noise_stdevs, noisy_copies, prepare
 from .gradcam import cam_from_weights, finish_cam, gradcampp_alpha
 
@@ -95,9 +95,7 @@ def smooth_gradcam_pp(model, x, target=None, layer="relu2", n=5, noise_level=0.3
     SmoothGradCAMpp(model, layer)(class_idx, normalized=False) for its defaults
     (num_samples=4, std=0.3), up to the noise draws (see the module docstring).
     """
-    n = check_count("n", n)
-    noise_level = check_nonnegative("noise_level", noise_level)
-    stdev = None if stdev is None else check_nonnegative("stdev", stdev)
+    n, noise_level, stdev = check_noise(n, noise_level, stdev)
     check_choice("variant", variant, VARIANTS)
     rng = np.random.default_rng(seed)
     with evaluation_mode(model):

@@ -11,8 +11,9 @@ Any pixel method can be smoothed; the target stays the clean input's class for e
 """
 import numpy as np
 
-from ._checks import check_choice, check_count, check_nonnegative, check_target_range
-from ._common import evaluation_mode, logits_of, noise_stdevs, noisy_copies, prepare
+from .. import parallel
+from ._checks import check_choice, check_noise, check_target_range
+from ._common import evaluation_mode, noise_stdevs, noisy_copies, prepare
 from .gradients import gradient_x_input, vanilla_gradient
 from .guided import deconvnet, guided_backprop
 from .integrated_gradients import integrated_gradients
@@ -63,15 +64,13 @@ def smoothgrad(model, x, target=None, method="vanilla", n=50, noise_level=0.15, 
     result is the clean map exactly: M, M^2, or 0.
     """
     method = _resolve_method(method)
-    n = check_count("n", n)
-    noise_level = check_nonnegative("noise_level", noise_level)
-    stdev = None if stdev is None else check_nonnegative("stdev", stdev)
+    n, noise_level, stdev = check_noise(n, noise_level, stdev)
     check_choice("kind", kind, KINDS)
     rng = np.random.default_rng(seed)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         if method not in SMOOTHABLE.values():    # a user's method may not check the target's range
-            check_target_range(target, logits_of(model, x[:1]).shape[1])
+            check_target_range(target, parallel.logits(model, x[:1]).shape[1])
         if batch_size is not None:
             method_kwargs["batch_size"] = batch_size
         sigmas = noise_stdevs(x, noise_level, stdev)

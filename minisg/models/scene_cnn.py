@@ -39,9 +39,9 @@ import time
 
 import numpy as np
 
-from .. import backend, data, models, nn
+from .. import backend, data, models, nn, parallel
 from .. import functional as F
-from ..autograd import Tensor, no_grad
+from ..autograd import Tensor
 from ..optim import Adam
 
 CANVAS = 56                   # side of the square scene canvas, pixels
@@ -155,13 +155,7 @@ def multilabel_metrics(logits, labels):
 
 def scene_logits(model, images, batch_size=200):
     """Logits (N, 10) of scene images (N, 1, H, W), in eval mode, without a graph."""
-    model.eval()
-    xp = model.parameters()[0].xp
-    parts = []
-    with no_grad():
-        for start in range(0, len(images), batch_size):
-            parts.append(backend.to_numpy(model(Tensor(xp.asarray(images[start:start + batch_size]))).data))
-    return np.concatenate(parts)
+    return parallel.logits(model, images, batch_size)
 
 
 def evaluate_scenes(model, scenes):

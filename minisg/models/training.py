@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend, data, files, models
-from ..autograd import Tensor, no_grad
+from .. import backend, data, files, models, parallel
 from . import CheckpointError
 from ..optim import Adam
 from .penalties import penalised_loss
@@ -113,14 +112,7 @@ def log_interrupted(log, out, saved_epoch):
 
 def predict(model, images, batch_size=500):
     """Class predictions for float32 images (N,1,28,28), in eval mode, without a graph."""
-    model.eval()
-    xp = model.parameters()[0].xp
-    predictions = []
-    with no_grad():
-        for start in range(0, len(images), batch_size):
-            logits = model(Tensor(xp.asarray(images[start:start + batch_size])))
-            predictions.append(backend.to_numpy(logits.data.argmax(axis=1)))
-    return np.concatenate(predictions)
+    return parallel.logits(model, images, batch_size).argmax(axis=1)
 
 
 def accuracy(model, images, labels):

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from .. import backend, methods, models, parallel
 from .. import functional as F
 from ..autograd import Tensor, grad
 from ..optim import Adam
+from .timing import median_seconds
 
 LABELS = {
     "train": ("train (fwd+bwd+Adam), batch 128", 128),
@@ -32,17 +32,6 @@ LABELS = {
     "smoothgrad": ("SmoothGrad n=50, one digit (vs Captum NoiseTunnel)", 1),
     "integrated_gradients": ("Integrated Gradients 50 steps, one digit (vs Captum)", 1),
 }
-
-
-def median_seconds(step, repeats, warmup):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def _sync(device):
@@ -104,7 +93,8 @@ def minisg_workloads(model, inputs, device):
 
 def threads_in_use():
     """Threads Numba uses (NUMBA_NUM_THREADS, default: all cores)."""
-    from ..kernels import cpu  # noqa: F401  first: it sets the OpenMP wait policy before Numba's threads start
+    from ..kernels import cpu_threads
+    cpu_threads.prepare()  # the OpenMP wait policy, before get_num_threads starts Numba's threads
     import numba
     return numba.get_num_threads()
 
@@ -116,10 +106,8 @@ class TorchTimer:
         self._folder = tempfile.TemporaryDirectory()
         path = os.path.join(self._folder.name, "inputs.npz")
         np.savez(path, **model.state_dict(), **inputs)
-        env = dict(os.environ)
-        from ..kernels import cpu
-        if getattr(cpu, "_SET_OMP_WAIT_POLICY", False):
-            env.pop("OMP_WAIT_POLICY", None)  # minisg's own setting, not the user's: not for torch
+        from ..kernels import cpu_threads
+        env = cpu_threads.user_environment()  # without minisg's own OpenMP setting: not for torch
         command = [sys.executable, "-m", "minisg.tools.bench_torch", "--inputs", path, "--threads", str(threads),
                    "--device", device]
         # stderr to a file, not a pipe: nobody reads a pipe while it runs, and a full one would stall it

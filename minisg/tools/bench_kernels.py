@@ -6,18 +6,20 @@
 
 The model: conv5x5 1->32 SAME, relu, maxpool 2x2, conv5x5 32->64 SAME, relu, maxpool 2x2, fc,
 trained at batch 128; saliency maps at batch 50 also need conv1's input gradient. PyTorch runs in
-a separate process started with the environment minisg found (minisg.kernels.cpu sets
-OMP_WAIT_POLICY, which would change PyTorch's threads too). Shared machines are noisy: the table
-shows the minimum and the median of the repeats; compare minima.
+a separate process started with the environment the user gave minisg (minisg's first kernel call
+sets OMP_WAIT_POLICY, see minisg.kernels.cpu_threads, which would change PyTorch's threads too).
+Shared machines are noisy: the table shows the minimum and the median of the repeats; compare
+minima.
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from .timing import seconds_per_run
 
 CONVS = {  # name: (x shape, w shape); padding 2, stride 1
     "conv1": ((128, 1, 28, 28), (32, 1, 5, 5)),
@@ -32,15 +34,7 @@ TRAIN_STEP = ["conv1 fwd", "conv1 bwd_w", "pool1 fwd", "pool1 bwd", "conv2 fwd",
 
 def _timer(sync, repeats, warmup=2):
     def measure(fn):
-        for _ in range(warmup):
-            fn()
-        sync()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - start)
+        times = seconds_per_run(fn, repeats, warmup, sync)
         return 1e3 * min(times), 1e3 * float(np.median(times))
     return measure
 
@@ -61,7 +55,6 @@ def _cases(xp, dtype):
 
 
 def time_minisg(device, dtype, repeats):
-    from minisg import kernels  # noqa: F401  (imports cpu, which sets up Numba's threads)
     if device == "gpu":
         import cupy as xp
         from minisg.kernels import gpu as k
@@ -111,10 +104,8 @@ def time_torch(device, dtype, repeats, threads):
 
 
 def _torch_in_subprocess(args, threads):
-    env = dict(os.environ)
-    from minisg.kernels import cpu
-    if cpu._SET_OMP_WAIT_POLICY:
-        env.pop("OMP_WAIT_POLICY", None)
+    from minisg.kernels import cpu_threads
+    env = cpu_threads.user_environment()
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--device", args.device,
            "--dtype", args.dtype, "--repeats", str(args.repeats), "--threads", str(threads)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -11,27 +11,15 @@ put both libraries under the same drift):
     line "quit" (or end of input) ends it.
 
 Captum's NoiseTunnel(Saliency) and IntegratedGradients are timed too when Captum is installed.
-Only numpy and torch are imported here.
+Of minisg, only the timing helper is used here (importing the package loads no kernel).
 """
 import argparse
 import json
 import sys
-import time
 
 import numpy as np
 
-
-def median_seconds(step, repeats, warmup, sync):
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+from .timing import median_seconds
 
 
 def build_net(torch, weights, device):

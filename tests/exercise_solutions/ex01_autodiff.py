@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex01_autodiff.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 01 exercises: backward passes you can differentiate again, and gradcheck itself.
 
@@ -40,7 +42,9 @@ class Exp(Function):
         backward again (second derivative == e^x too).
         Hint: d/dx e^x = e^x. ``F.exp`` is minisg's own exp op (recorded on the graph).
         """
+        # --- solution 01.1
         return g * F.exp(self.inputs[0])
+        # --- end solution
 
 
 def exp(x):
@@ -69,8 +73,10 @@ class LogSoftmax(Function):
         ``F.exp`` of a log-softmax) so the result is twice differentiable; sum with
         ``g.sum(axis=self.axis, keepdims=True)``.
         """
+        # --- solution 01.2
         p = F.softmax(self.inputs[0], axis=self.axis)
         return g - p * g.sum(axis=self.axis, keepdims=True)
+        # --- end solution
 
 
 def log_softmax(x, axis=-1):
@@ -92,6 +98,7 @@ def numerical_gradient(f, x, eps=1e-6):
     x must be unchanged when you return (perturb a copy, or put each element back).
     Hint: loop over ``range(x.size)`` on a flat view ``xc.reshape(-1)`` of a copy ``xc``.
     """
+    # --- solution 01.3
     xc = np.array(x, dtype=np.float64)          # a copy: x itself is never touched
     flat = xc.reshape(-1)
     gradient = np.zeros(xc.size)
@@ -104,3 +111,4 @@ def numerical_gradient(f, x, eps=1e-6):
         flat[i] = original
         gradient[i] = (plus - minus) / (2 * eps)
     return gradient.reshape(xc.shape)
+    # --- end solution

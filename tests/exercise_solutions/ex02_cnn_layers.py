@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex02_cnn_layers.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 02 exercises: the backward passes of convolution and max-pooling, on arrays.
 
@@ -69,6 +71,7 @@ def col2im(cols, input_shape, kernel_hw, stride, padding):
     Hint: allocate the padded image with zeros, undo im2col's reshape, run its (a, b) loop
     with ``+=`` into the same strided slices, then crop the padding off.
     """
+    # --- solution 02.1
     (kh, kw), (sh, sw), (ph, pw) = kernel_hw, stride, padding
     n, c, h, w = input_shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
@@ -78,6 +81,7 @@ def col2im(cols, input_shape, kernel_hw, stride, padding):
         for b in range(kw):
             x_pad[:, :, a:a + sh * oh:sh, b:b + sw * ow:sw] += cols[:, :, a, b]
     return x_pad[:, :, ph:ph + h, pw:pw + w]
+    # --- end solution
 
 
 def conv2d_backward_input(gy, w, input_hw, stride, padding):
@@ -89,10 +93,12 @@ def conv2d_backward_input(gy, w, input_hw, stride, padding):
     then col2im (your 02.1) puts the column gradients back. No flipping of the kernel is
     needed: the transpose of the matrix does the job.
     """
+    # --- solution 02.2
     n, o, oh, ow = gy.shape
     _, c, kh, kw = w.shape
     d_cols = w.reshape(o, -1).T @ gy.reshape(n, o, oh * ow)          # (N, C*KH*KW, OH*OW)
     return col2im(d_cols, (n, c) + tuple(input_hw), (kh, kw), stride, padding)
+    # --- end solution
 
 
 def max_pool2d_backward(x, gy, kernel, stride):
@@ -106,6 +112,7 @@ def max_pool2d_backward(x, gy, kernel, stride):
     Hint: for each output position (i, j), ``np.argmax`` of the window reshaped to
     (N, C, kh*kw) gives the first maximum; ``np.divmod(index, kw)`` its (row, col).
     """
+    # --- solution 02.3
     (kh, kw), (sh, sw) = kernel, stride
     n, c, oh, ow = gy.shape
     gx = np.zeros(x.shape, dtype=gy.dtype)
@@ -116,3 +123,4 @@ def max_pool2d_backward(x, gy, kernel, stride):
             a, b = np.divmod(window.argmax(axis=2), kw)                 # first maximum
             gx[rows, chans, i * sh + a, j * sw + b] += gy[:, :, i, j]
     return gx
+    # --- end solution

@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex04_sensitivity_maps.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 04 exercises: the sensitivity map and how the paper displays it.
 
@@ -34,11 +36,13 @@ def sensitivity_map(model, x, target):
     ``minisg.grad(score, images)`` gives every image's map at once. Use the logits, not
     softmax probabilities.
     """
+    # --- solution 04.1
     images = Tensor(x, requires_grad=True)
     logits = model(images)
     score = logits[np.arange(len(x)), np.asarray(target)].sum()
     (gradient,) = minisg.grad(score, images)
     return gradient.numpy().astype(x.dtype)
+    # --- end solution
 
 
 def to_grayscale(maps, percentile=99):
@@ -49,6 +53,7 @@ def to_grayscale(maps, percentile=99):
     A flat map (cap == lo) must give zeros, not NaN.
     Hint: loop over the images, or use ``np.percentile(..., axis=..., keepdims=True)``.
     """
+    # --- solution 04.2
     values = np.abs(np.asarray(maps, dtype=np.float64)).sum(axis=1)     # (N, H, W)
     out = np.zeros_like(values)
     for k, v in enumerate(values):
@@ -56,3 +61,4 @@ def to_grayscale(maps, percentile=99):
         if cap > lo:
             out[k] = np.clip((v - lo) / (cap - lo), 0, 1)
     return out
+    # --- end solution

@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex06_smoothgrad.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 06 exercises: SmoothGrad's noise and average.
 
@@ -28,8 +30,10 @@ def noise_stdevs(x, noise_level):
     Return an (N,) float64 array. Max and min run over all pixels AND channels of one
     image, never over the whole batch. A constant image gets sigma = 0.
     """
+    # --- solution 06.1
     flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     return noise_level * (flat.max(axis=1) - flat.min(axis=1))
+    # --- end solution
 
 
 def smoothgrad(model, x, target, n=50, noise_level=0.15, seed=0):
@@ -47,9 +51,11 @@ def smoothgrad(model, x, target, n=50, noise_level=0.15, seed=0):
     (N, n, C, H, W) and average over axis 1. With noise_level 0 the result is the vanilla
     gradient exactly.
     """
+    # --- solution 06.2
     rng = np.random.default_rng(seed)
     sigmas = noise_stdevs(x, noise_level).reshape(-1, 1, 1, 1, 1)
     noise = rng.standard_normal((len(x), n) + x.shape[1:])
     noisy = (x[:, None] + sigmas * noise).astype(x.dtype).reshape((-1,) + x.shape[1:])
     maps = M.vanilla_gradient(model, noisy, np.repeat(target, n))
     return maps.reshape((len(x), n) + x.shape[1:]).mean(axis=1).astype(x.dtype)
+    # --- end solution

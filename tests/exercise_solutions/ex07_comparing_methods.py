@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex07_comparing_methods.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 07 exercises: Integrated Gradients and guided backprop.
 
@@ -40,6 +42,7 @@ def integrated_gradients(model, x, target, baseline=None, steps=50):
     gradients with ``M.vanilla_gradient(model, points, np.repeat(target, m))`` (or your 04.1),
     average over the m points of each image and multiply by (x - baseline).
     """
+    # --- solution 07.1
     baseline = np.zeros_like(x) if baseline is None else np.broadcast_to(baseline, x.shape).astype(x.dtype)
     alphas = np.arange(1, steps + 1) / steps                           # right rule: k/m, k = 1..m
     path = baseline[:, None] + alphas.reshape(1, -1, 1, 1, 1) * (x - baseline)[:, None]
@@ -47,6 +50,7 @@ def integrated_gradients(model, x, target, baseline=None, steps=50):
     gradients = M.vanilla_gradient(model, path, np.repeat(target, steps))
     average = gradients.reshape((len(x), steps) + x.shape[1:]).mean(axis=1)
     return ((x - baseline) * average).astype(x.dtype)
+    # --- end solution
 
 
 class GuidedReLU(Function):
@@ -64,7 +68,9 @@ class GuidedReLU(Function):
         Hint: ``F.relu(R)`` keeps the positive signal; ``Tensor(self.mask.astype(R.dtype))``
         is the forward mask as a constant Tensor of R's dtype. You need both.
         """
+        # --- solution 07.2
         return F.relu(R) * Tensor(self.mask.astype(R.dtype))
+        # --- end solution
 
 
 def guided_relu(z):

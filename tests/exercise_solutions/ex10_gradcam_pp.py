@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex10_gradcam_pp.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 10 exercises: Grad-CAM++'s alpha and channel weights.
 
@@ -34,10 +36,12 @@ def gradcampp_alpha(A, g):
     Hint: ``np.where(g > 0, ..., 0)`` -- and avoid dividing where g <= 0 (0/0 warnings):
     compute the denominator only where it is valid, e.g. with a safe denominator of 1.
     """
+    # --- solution 10.1
     layer_sums = A.sum(axis=(2, 3), keepdims=True)                     # S_k
     positive = g > 0
     denominator = np.where(positive, 2 * g ** 2 + layer_sums * g ** 3, 1)
     return np.where(positive, g ** 2 / denominator, 0).astype(A.dtype)
+    # --- end solution
 
 
 def gradcampp_weights(A, g):
@@ -48,4 +52,6 @@ def gradcampp_weights(A, g):
     For a global-average-pooling head S = sum_k v_k mean(A^k) this gives
     w_k = relu(v_k) / (2 + v_k mean(A^k)) -- the checker tests exactly that.
     """
+    # --- solution 10.2
     return (gradcampp_alpha(A, g) * np.maximum(g, 0)).sum(axis=(2, 3)).astype(A.dtype)
+    # --- end solution

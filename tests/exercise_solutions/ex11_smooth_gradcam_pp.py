@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex11_smooth_gradcam_pp.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 11 exercise: Smooth Grad-CAM++ averages the derivatives, not the maps.
 
@@ -34,8 +36,10 @@ def smooth_gradcampp_weights(A, g_samples):
     With n = 1 (or n identical samples) this is exactly Grad-CAM++ (exercise 10.2).
     Hint: average over axis 0 first; never average alphas or maps over the samples.
     """
+    # --- solution 11.1
     m1, m2, m3 = (np.mean(g_samples ** p, axis=0) for p in (1, 2, 3))
     denominator = 2 * m2 + A.sum(axis=(2, 3), keepdims=True) * m3
     valid = (m2 > 0) & (denominator > 0)
     alpha = np.where(valid, m2 / np.where(valid, denominator, 1), 0)
     return (alpha * np.maximum(m1, 0)).sum(axis=(2, 3)).astype(A.dtype)
+    # --- end solution

@@ -1,4 +1,6 @@
-"""A reference solution (for the tests of minisg.classroom.grading; students: solve the stub yourself).
+"""A reference solution, for the tests of `minisg check` (students: solve the stub yourself).
+The stub lessons/exercises/ex12_measuring_maps.py is made from this file:
+edit here, then run `python -m minisg.classroom.stubs`.
 
 Lesson 12 exercises: scoring a sensitivity map.
 
@@ -9,7 +11,7 @@ map calls most relevant, and a faithful map makes the class score fall fast.
     12.1  relevance_mass   the share of positive relevance that lands inside the mask
     12.2  deletion_curve   the target's probability as the most relevant pixels are removed
 
-Grade with ``minisg check 12``. (minisg/metrics.py has the library's versions, with more
+Grade with ``minisg check 12``. (minisg/evaluation/metrics.py has the library's versions, with more
 options; write these two yourself.)
 """
 import numpy as np
@@ -25,12 +27,14 @@ def relevance_mass(maps, masks):
     FOR the class). Return an (N,) float64 array: sum(r inside the mask) / sum(r), and 0 for an
     image whose r is 0 everywhere (no relevance, no credit -- never NaN).
     """
+    # --- solution 12.1
     maps = np.asarray(maps, dtype=np.float64)
     pooled = maps.sum(axis=1) if maps.ndim == 4 else maps
     relevance = np.maximum(pooled, 0)
     inside = (relevance * masks).sum(axis=(1, 2))
     total = relevance.sum(axis=(1, 2))
     return np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0)
+    # --- end solution
 
 
 def deletion_curve(model, x, maps, target, steps=10):
@@ -46,6 +50,7 @@ def deletion_curve(model, x, maps, target, steps=10):
     Return (fractions, scores): fractions (steps + 1,) float64 = counts / P, and
     scores (N, steps + 1) float64; scores[:, 0] is the intact image.
     """
+    # --- solution 12.2
     maps = np.asarray(maps, dtype=np.float64)
     pooled = maps.sum(axis=1) if maps.ndim == 4 else maps
     n, c = x.shape[:2]
@@ -63,3 +68,4 @@ def deletion_curve(model, x, maps, target, steps=10):
         probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         scores[:, s] = probabilities[np.arange(n), target]
     return counts / pixels, scores
+    # --- end solution

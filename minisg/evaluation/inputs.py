@@ -1,0 +1,105 @@
+"""What every metric reads: maps pooled to one relevance value per pixel, and checked inputs.
+
+The conventions (shapes, the three relevance modes, errors) are those of the metrics module's
+docstring. Every check raises ValueError naming the argument, so a student who passes a map of
+the wrong shape, or one holding NaN, learns which argument it was.
+"""
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from ..methods._checks import check_choice
+
+RELEVANCE_MODES = ("positive", "absolute", "signed")
+
+
+def as_numpy(value):
+    """A NumPy array from an array, a list, or a minisg Tensor (CPU or GPU)."""
+    if isinstance(value, Tensor):
+        return value.numpy()
+    return np.asarray(backend.to_numpy(value) if hasattr(value, "dtype") else value)
+
+
+def check_finite_array(value, name):
+    """float64 copy of `value`; refuses non-numbers and NaN or infinite values."""
+    array = as_numpy(value)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite value(s); "
+                         f"a metric of such a map would be meaningless")
+    return array
+
+
+def check_maps(maps, name="maps"):
+    """float64 maps shaped (N, H, W) or (N, C, H, W), all finite."""
+    maps = check_finite_array(maps, name)
+    if maps.ndim not in (3, 4):
+        raise ValueError(f"{name} must be (N, H, W) or (N, C, H, W), got shape {maps.shape}")
+    return maps
+
+
+def pool_channels(maps, relevance="positive", name="maps"):
+    """One relevance value per pixel: (N, H, W) float64 from maps (N, H, W) or (N, C, H, W).
+
+    relevance: "positive" (channel sum, negative part dropped), "absolute" (sum of |values|)
+    or "signed" (channel sum). See the module docstring.
+    """
+    maps = check_maps(maps, name)
+    check_choice("relevance", relevance, RELEVANCE_MODES)
+    if relevance == "absolute":
+        maps = np.abs(maps)
+    pooled = maps.sum(axis=1) if maps.ndim == 4 else maps
+    return np.maximum(pooled, 0.0) if relevance == "positive" else pooled
+
+
+def check_masks(masks, shape, name="masks"):
+    """bool masks of exactly `shape`; 0/1 numbers are accepted, anything else is an error."""
+    masks = as_numpy(masks)
+    if masks.dtype != bool:
+        masks = check_finite_array(masks, name)
+        if not np.isin(masks, (0.0, 1.0)).all():
+            raise ValueError(f"{name} must be boolean or hold only 0 and 1")
+        masks = masks.astype(bool)
+    if masks.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {masks.shape}, expected {tuple(shape)} to match the maps")
+    return masks
+
+
+def check_nonempty(masks, name):
+    """Masks with no pixel make every localisation score undefined: refuse them."""
+    empty = np.flatnonzero(~masks.reshape(len(masks), -1).any(axis=1))
+    if len(empty):
+        raise ValueError(f"{name} is empty (no True pixel) for image(s) {empty[:10].tolist()}")
+
+
+def check_targets(target, n, name="target"):
+    """One int per image, shape (N,), from an int or N ints.
+
+    Unlike methods._checks.check_target, a wrong dtype is a ValueError too: every bad
+    argument of a metric raises ValueError (the metrics module's convention).
+    """
+    target = as_numpy(target)
+    if target.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be an int or ints, got {target!r}")
+    target = np.broadcast_to(target.astype(np.int64), (n,)) if target.ndim == 0 else target.astype(np.int64)
+    if target.shape != (n,):
+        raise ValueError(f"{name} must be an int or have shape ({n},), got shape {target.shape}")
+    return target
+
+
+def check_positive_int(value, name):
+    """An int >= 1 (steps, batch_size), refused with ValueError as every metric argument."""
+    if not (isinstance(value, (int, np.integer)) and value >= 1):
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def safe_ratio(numerator, denominator):
+    """numerator / denominator, and 0 where the denominator is 0 (no relevance -> no credit)."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    out = np.zeros(np.broadcast_shapes(numerator.shape, denominator.shape))
+    return np.divide(numerator, denominator, out=out, where=denominator != 0)

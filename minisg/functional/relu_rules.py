@@ -1,0 +1,55 @@
+"""ReLU and its three backward rules (minisg/methods/METHODS.md §6)."""
+import contextlib
+import threading
+
+from ..autograd import Function, Tensor
+from .operands import float_tensor
+
+RELU_RULES = ("gradient", "guided", "deconv")
+_relu_rule = threading.local()  # per thread: methods run batches in worker threads
+
+
+def _current_relu_rule():
+    return getattr(_relu_rule, "rule", "gradient")
+
+
+@contextlib.contextmanager
+def relu_rule(rule):
+    """Within this scope, ReLUs *created* here backpropagate with `rule`:
+
+    gradient: (z > 0) * R      (the true derivative)
+    guided:   (z > 0) * relu(R) (guided backprop: only positive signal, only where z was on)
+    deconv:   relu(R)           (deconvnet: the mask of the forward pass is ignored)
+
+    R is the gradient arriving at the ReLU's output, z its forward input. The rule is fixed
+    when the ReLU runs forward, so run the forward pass inside the scope.
+    """
+    if rule not in RELU_RULES:
+        raise ValueError(f"relu_rule: rule must be one of {RELU_RULES}, got {rule!r}")
+    previous = _current_relu_rule()
+    _relu_rule.rule = rule
+    try:
+        yield
+    finally:
+        _relu_rule.rule = previous
+
+
+class ReLU(Function):
+    def __init__(self, rule):
+        self.rule = rule
+
+    def forward(self, x):
+        self.mask = x > 0  # the non-smooth piece, a constant of the graph
+        return x * self.mask
+
+    def backward(self, g):
+        if self.rule == "deconv":
+            return relu(g, rule="gradient")
+        mask = Tensor(self.mask.astype(g.dtype))
+        if self.rule == "guided":
+            return relu(g, rule="gradient") * mask
+        return g * mask
+
+
+def relu(x, rule=None):
+    return ReLU(rule or _current_relu_rule())(float_tensor("relu", x))

@@ -1,0 +1,73 @@
+"""What every CPU convolution path shares: zero padding, the NCHW <-> NHWC layout change, and
+cutting a batch into chunks whose working arrays stay in cache.
+
+channels-last (NHWC) puts the C values of one pixel next to each other, so that a kernel row of
+KW pixels is KW*C consecutive values: the im2col, Winograd and sparse paths copy and add such
+long runs. The results go back to NCHW, the layout of the kernel contract.
+
+Numba notes for all the cpu_* modules: an array index built by arithmetic (``a[base + j]``)
+gets a negative-index check that stops vectorisation, so the loops index views or use plain
+loop counters innermost. A parallel loop over (image, channel) pairs splits its counter as
+``t // C, t % C``: Numba types ``divmod`` of a prange counter as floats.
+"""
+from numba import prange
+
+from .compile_cache import jit
+
+# Target size of one chunk's column matrix: big enough for efficient GEMMs, small enough to
+# stay in the last-level cache.
+CHUNK_BYTES = 4 << 20
+
+
+def chunks(N, per_image_bytes, budget=None):
+    """Split N images into equal chunks of about `budget` (default CHUNK_BYTES) bytes each:
+    returns the chunk size and the (first image, image count) of every chunk."""
+    budget = CHUNK_BYTES if budget is None else budget
+    size = max(1, min(N, budget // max(1, per_image_bytes)))
+    count = -(-N // size)
+    size = -(-N // count)  # the same number of chunks, more even
+    return size, [(n0, min(size, N - n0)) for n0 in range(0, N, size)]
+
+
+@jit
+def pad_nchw(x, ph, pw, xp):
+    """xp (N, C, H+2ph, W+2pw) = x with a zero border."""
+    N, C, H, W = x.shape
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        plane = xp[n, c]
+        plane[:ph] = 0
+        plane[ph + H:] = 0
+        plane[:, :pw] = 0
+        plane[:, pw + W:] = 0
+        plane[ph:ph + H, pw:pw + W] = x[n, c]
+
+
+@jit
+def pad_nhwc(x, ph, pw, xp):
+    """xp (N, H+2ph, W+2pw, C) = x moved to channels-last, with a zero border (xp may be larger:
+    the Winograd path pads up to whole tiles)."""
+    N, C, H, W = x.shape
+    for n in prange(N):
+        xp[n, :ph] = 0
+        xp[n, ph + H:] = 0
+        xp[n, :, :pw] = 0
+        xp[n, :, pw + W:] = 0
+        inner = xp[n, ph:ph + H, pw:pw + W]
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    inner[h, w, c] = x[n, c, h, w]
+
+
+@jit
+def crop_nhwc(xp, ph, pw, x):
+    """x (N, C, H, W) = the interior of the channels-last padded xp, back in NCHW."""
+    N, C, H, W = x.shape
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        inner = xp[n, ph:ph + H, pw:pw + W]
+        out = x[n, c]
+        for h in range(H):
+            for w in range(W):
+                out[h, w] = inner[h, w, c]

@@ -1,0 +1,27 @@
+"""The SmoothGrad paper's MNIST network ("Deep MNIST for Experts"), minisg/methods/METHODS.md §1."""
+import numpy as np
+
+from .. import nn
+
+
+def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
+    """"Deep MNIST for Experts" (minisg/methods/METHODS.md §1): 28x28x1 -> 10 logits, relu2 is 14x14x64.
+
+    Weights ~ truncated normal (std 0.1, redrawn beyond 2 std), biases 0.1, as the tutorial.
+    """
+    rng = np.random.default_rng(seed)
+    init = ("truncated_normal", 0.1)
+    common = dict(init=init, bias_init=0.1, rng=rng, dtype=dtype)
+    return nn.Sequential(
+        ("conv1", nn.Conv2d(1, 32, 5, padding=2, **common)),
+        ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(32, 64, 5, padding=2, **common)),
+        ("relu2", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(7 * 7 * 64, 1024, **common)),
+        ("relu3", nn.ReLU()),
+        ("dropout", nn.Dropout(dropout, seed=seed + 1)),
+        ("fc2", nn.Linear(1024, 10, **common)),
+    )
