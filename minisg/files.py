@@ -13,7 +13,7 @@
 """
 import contextlib
 import errno
-import fcntl
+import glob
 import os
 import re
 import secrets
@@ -66,33 +66,51 @@ def cache_dir():
 
 # ---------------------------------------------------------------------------- temporary files
 
-def _pid_alive(pid):
+def _lock(fd, wait=True):
+    """flock `fd` exclusively; False when another process holds it (and wait is False).
+
+    The system drops the lock when its holder dies, even by SIGKILL: a temporary file or lock
+    file that nobody holds belongs to a finished or killed run."""
+    import fcntl  # POSIX; imported here so that reading shipped files works everywhere
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
     return True
 
 
 def _temp_path(path):
+    # the PID is for people reading the folder; whether a writer still runs is told by its lock
     return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
 
+def _hold(entry):
+    """An open descriptor of a new temp file or folder, locked for as long as it stays open."""
+    fd = os.open(entry, os.O_RDONLY)
+    _lock(fd)
+    return fd
+
+
 def remove_stale_temps(path):
-    """Remove temporary files and folders of `path` left by minisg processes that no longer run."""
+    """Remove the temporary files and folders of `path` that no running minisg process holds."""
     path = Path(path)
     if not path.parent.is_dir():
         return
-    for entry in path.parent.glob(f".{glob_escape(path.name)}.*{TEMP_SUFFIX}"):
+    for entry in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
         match = _TEMP_NAME.match(entry.name)
-        if match and match["name"] == path.name and not _pid_alive(int(match["pid"])):
-            _remove(entry)
-
-
-def glob_escape(name):
-    return re.sub(r"([*?\[])", r"[\1]", name)
+        if not match or match["name"] != path.name:
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            if _lock(fd, wait=False):  # nobody writes it any more
+                _remove(entry)
+        finally:
+            os.close(fd)
 
 
 def _remove(entry):
@@ -115,13 +133,43 @@ def atomic_write(path, mode="wb"):
     temp = _temp_path(path)
     try:
         with open(temp, mode.replace("w", "x")) as handle:
+            _lock(handle.fileno())
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
+            os.replace(temp, path)  # while still locked: never mistaken for a stale temp
     except BaseException:
         _remove(temp)
         raise
+
+
+def write_new_file(path, data):
+    """Write `data` to `path` only if no file is there: False (and nothing written) if one is.
+
+    The bytes go to a locked temporary file first, which is then hard-linked to `path` (a link
+    never replaces a file), so `path` is never seen half written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    temp = _temp_path(path)
+    try:
+        with open(temp, "xb") as handle:
+            _lock(handle.fileno())
+            handle.write(data)
+            handle.flush()
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                return False
+            except OSError:  # a file system without hard links: create the name exclusively
+                try:
+                    with open(path, "xb") as target:
+                        target.write(data)
+                except FileExistsError:
+                    return False
+        return True
+    finally:
+        _remove(temp)
 
 
 @contextlib.contextmanager
@@ -136,10 +184,12 @@ def staging_folder(out_dir):
     remove_stale_temps(marker)
     folder = _temp_path(marker)
     folder.mkdir()
+    fd = _hold(folder)
     try:
         yield folder
     finally:
         _remove(folder)
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------- one writer per path
@@ -151,17 +201,13 @@ def exclusive(path, argument="--out"):
     The lock is an flock, which the system drops when a process dies (even by SIGKILL), so a
     lock file left behind by a killed run never blocks the next one.
     """
-    path = Path(path)
+    path = Path(path).resolve()  # "." has no name to put a lock beside
     lock_path = path.with_name(path.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+        if not _lock(fd, wait=False):
             os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
             raise FileBusyError(f"{argument} {path}: another minisg process is writing it (it holds "
                                 f"{lock_path}); wait for it to finish or choose another path") from None
         # The holder before us may have removed the lock file after we opened it: lock anew.

@@ -41,14 +41,21 @@ def test_a_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_pa
     assert killed.returncode == -signal.SIGKILL
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(files.TEMP_SUFFIX)]
     assert len(leftovers) == 1 and not path.exists()
-    mine = tmp_path / f".model.npz.{os.getpid()}-0000{files.TEMP_SUFFIX}"   # a live writer's: kept
-    mine.write_bytes(b"busy")
+    busy = tmp_path / f".model.npz.{os.getpid()}-0000{files.TEMP_SUFFIX}"   # a live writer's: kept
+    busy.write_bytes(b"busy")
     other = tmp_path / f".other.npz.1-0000{files.TEMP_SUFFIX}"             # another path's: kept
     other.write_bytes(b"")
-    with files.atomic_write(path) as handle:
-        handle.write(b"complete")
+    writer = files._hold(busy)                   # what a running writer holds while it writes
+    try:
+        with files.atomic_write(path) as handle:
+            handle.write(b"complete")
+    finally:
+        os.close(writer)
     assert path.read_bytes() == b"complete"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, mine.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, busy.name, other.name])
+    with files.atomic_write(path) as handle:     # once nobody holds it, even our own PID's is stale
+        handle.write(b"again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name])
 
 
 def test_a_staging_folder_is_removed_whatever_happens(tmp_path):
@@ -82,6 +89,20 @@ def test_exclusive_refuses_a_second_writer_and_frees_the_path_afterwards(tmp_pat
     with files.exclusive(path):
         assert (tmp_path / "out.npz.lock").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_file_is_written_only_where_none_is(tmp_path):
+    path = tmp_path / "ex06.py"
+    assert files.write_new_file(path, b"stub")
+    assert not files.write_new_file(path, b"other")
+    assert path.read_bytes() == b"stub"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ex06.py"]
+
+
+def test_a_lock_beside_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with files.exclusive("."):
+        assert (tmp_path.parent / f"{tmp_path.name}.lock").exists()
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):

@@ -31,7 +31,6 @@ stubs.py (writes the stubs from the reference solutions; for developers).
 import argparse
 import os
 import re
-import secrets
 import sys
 from pathlib import Path
 
@@ -145,7 +144,7 @@ def copy_stubs(lesson, dest=None):
     try:
         dest.mkdir(parents=True, exist_ok=True)
         for source, current in zip(sources, targets):
-            if not _copy_new(source, current):
+            if not files.write_new_file(current, source.read_bytes()):
                 raise FileExistsError(current)
             written.append(current)
     except BaseException as error:
@@ -164,32 +163,6 @@ def _refusal(existing):
     verb, pronoun = ("exists", "it") if len(existing) == 1 else ("exist", "them")
     return (f"{names} already {verb}; nothing was copied (a copy never overwrites): move {pronoun} away "
             f"or pass another folder (--dest DIR)")
-
-
-def _copy_new(source, target):
-    """Copy source to the new file target; False (and nothing written) when target exists."""
-    data = source.read_bytes()
-    files.remove_stale_temps(target)
-    temp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{files.TEMP_SUFFIX}"
-    try:
-        with open(temp, "xb") as handle:
-            handle.write(data)
-        try:
-            os.link(temp, target)
-        except FileExistsError:
-            return False
-        except OSError:  # a file system without hard links: create the name exclusively instead
-            try:
-                with open(target, "xb") as handle:
-                    handle.write(data)
-            except FileExistsError:
-                return False
-            except BaseException:
-                target.unlink(missing_ok=True)
-                raise
-        return True
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------ run and main

@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import files
+
 # The option of lessons 06-09: how a signed map becomes gray levels (minisg.viz.to_grayscale's mode).
 MODE_OPTION = {"--mode": dict(choices=["positive", "absolute"], default="positive",
                               help="how a signed map becomes gray levels (default: its positive part)")}
@@ -68,7 +70,8 @@ class Lesson:
 
         FigureCanvasAgg(figure)
         path = self.out / name
-        figure.savefig(path, dpi=dpi)
+        with files.atomic_write(path) as handle:  # a half-written figure never replaces a good one
+            figure.savefig(handle, format=path.suffix.lstrip(".") or "png", dpi=dpi)
         print(f"wrote {path}")
         return path
 

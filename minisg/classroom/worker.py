@@ -160,7 +160,8 @@ class _Worker:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-u", "-c", _WORKER_CODE, str(job_read), str(answer_write), *paths],
-                stdin=subprocess.DEVNULL, pass_fds=(job_read, answer_write))
+                stdin=subprocess.DEVNULL, pass_fds=(job_read, answer_write),
+                start_new_session=True)  # Ctrl-C reaches the grader, which then stops the worker
         except OSError as error:
             for fd in (self._jobs, self._answers):
                 os.close(fd)

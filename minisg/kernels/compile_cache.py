@@ -19,10 +19,11 @@ import tempfile
 
 from numba import njit
 from numba.core import caching, event
+from numba.core import config as numba_config
 
 from .. import files
 
-_PACKAGE_DIR = str(files.PACKAGE_DIR)
+_PACKAGE_DIR = os.path.realpath(files.PACKAGE_DIR)
 
 
 def kernel_cache_dir():
@@ -43,10 +44,10 @@ class _UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLoc
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if not os.path.abspath(py_file).startswith(_PACKAGE_DIR + os.sep):
+        if not os.path.realpath(py_file).startswith(_PACKAGE_DIR + os.sep):
             return None  # not minisg's: leave it to Numba's own locators
-        # The user's cache folder, else a temporary one, rather than the package's __pycache__.
-        for root in (kernel_cache_dir(), os.path.join(tempfile.gettempdir(), f"minisg-numba-{os.getuid()}")):
+        # The user's cache folder, else a private temporary one: never the package's __pycache__.
+        for root in (kernel_cache_dir(), _private_temp_folder()):
             locator = cls(py_func, py_file, root)
             try:
                 locator.ensure_cache_path()
@@ -54,6 +55,21 @@ class _UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLoc
             except OSError:
                 continue
         return None
+
+
+def _private_temp_folder():
+    """A temporary cache folder only this user can write (another user's could plant code)."""
+    folder = os.path.join(tempfile.gettempdir(), f"minisg-numba-{os.getuid()}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return tempfile.mkdtemp(prefix="minisg-numba-")
+    info = os.lstat(folder)
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not os.path.isdir(folder):
+        return tempfile.mkdtemp(prefix="minisg-numba-")  # not ours alone: a fresh one for this run
+    return folder
 
 
 class _FirstCompileNotice(event.Listener):
@@ -82,10 +98,13 @@ def enable():
     if _enabled:
         return
     _enabled = True
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in Numba 0.62
-    locators = impl._locator_classes
-    if _UserCacheLocator not in locators:
-        locators.insert(0, _UserCacheLocator)
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)  # renamed in 0.62
+    locators = getattr(impl, "_locator_classes", None)
+    if isinstance(locators, list):
+        if _UserCacheLocator not in locators:
+            locators.insert(0, _UserCacheLocator)
+    else:  # a Numba whose internals moved: its public setting still keeps the cache out of the package
+        numba_config.CACHE_DIR = str(kernel_cache_dir())
     event.register("numba:compile", _FirstCompileNotice())
 
 

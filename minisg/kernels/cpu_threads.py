@@ -8,12 +8,15 @@ the cache), or at a call such as ``numba.get_num_threads()``. So ``prepare()`` r
 of every public function of ``cpu`` (only the first call does anything), and must run before
 anything else that starts the threads (as in tools/bench.py). Imports leave os.environ alone.
 
-A user's own setting (OMP_WAIT_POLICY or GOMP_SPINCOUNT) wins. Caveat: a process has one
-OpenMP runtime, so PyTorch in the same process gets the setting too; ``user_environment()`` is
+A user's own setting (OMP_WAIT_POLICY or GOMP_SPINCOUNT) wins. Caveats: a process has one
+OpenMP runtime, so it has no effect when another library started it first (PyTorch imported
+and used before minisg's first kernel call), and PyTorch started later gets the setting too; ``user_environment()`` is
 the environment to hand to a child process (the benchmarks' PyTorch) without it.
 """
 import os
+import threading
 
+_lock = threading.Lock()
 _prepared = False
 _set_by_minisg = False  # True once minisg has put its own OMP_WAIT_POLICY into os.environ
 
@@ -23,10 +26,11 @@ def prepare():
     global _prepared, _set_by_minisg
     if _prepared:
         return
-    _prepared = True
-    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        _set_by_minisg = True
+    with _lock:  # a second thread waits until the variable is in place
+        if not _prepared and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            _set_by_minisg = True
+        _prepared = True
 
 
 def user_environment():

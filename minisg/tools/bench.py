@@ -121,7 +121,7 @@ class TorchTimer:
         if not line:
             self._process.wait()
             self._stderr.seek(0)
-            raise RuntimeError(f"bench_torch failed:\n{self._stderr.read()[-2000:]}")
+            raise OSError(f"the PyTorch process of --vs-torch stopped: {self._stderr.read()[-2000:]}")
         return json.loads(line)
 
     def seconds(self, name, repeats, warmup):

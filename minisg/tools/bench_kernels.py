@@ -106,7 +106,7 @@ def time_torch(device, dtype, repeats, threads):
 def _torch_in_subprocess(args, threads):
     from minisg.kernels import cpu_threads
     env = cpu_threads.user_environment()
-    cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--device", args.device,
+    cmd = [sys.executable, "-m", "minisg.tools.bench_kernels", "--torch-worker", "--device", args.device,
            "--dtype", args.dtype, "--repeats", str(args.repeats), "--threads", str(threads)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:

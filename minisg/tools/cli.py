@@ -186,7 +186,7 @@ def build_parser():
     return parser
 
 
-class Terminated(Exception):
+class Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` swallows it
     """SIGTERM, turned into an exception so that cleanup code runs as for Ctrl-C."""
 
 
