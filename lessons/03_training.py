@@ -44,7 +44,7 @@ if (REPO / "minisg" / "__init__.py").is_file():
 
 import minisg  # noqa: E402
 from minisg import Tensor, data, models, viz  # noqa: E402
-from minisg.models import training as train
+from minisg.models import training as train  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
 from minisg.classroom.lesson import Count, setup  # noqa: E402

@@ -46,7 +46,7 @@ if (REPO / "minisg" / "__init__.py").is_file():
     sys.path.insert(0, str(REPO))
 
 from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
-from minisg.evaluation import metrics
+from minisg.evaluation import metrics  # noqa: E402
 from minisg import methods as M  # noqa: E402
 from minisg.classroom.lesson import MODE_OPTION, setup  # noqa: E402
 

@@ -40,7 +40,7 @@ if (REPO / "minisg" / "__init__.py").is_file():
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, models, no_grad, viz  # noqa: E402
-from minisg.evaluation import metrics
+from minisg.evaluation import metrics  # noqa: E402
 from minisg import methods as M  # noqa: E402
 from minisg.models.cell_model import cell_model  # noqa: E402
 from minisg.classroom.lesson import MODE_OPTION, setup  # noqa: E402

@@ -62,7 +62,7 @@ if (REPO / "minisg" / "__init__.py").is_file():
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, grad, models, nn, no_grad, viz  # noqa: E402
-from minisg.evaluation import metrics
+from minisg.evaluation import metrics  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg import methods as M  # noqa: E402
 from minisg.classroom.lesson import setup  # noqa: E402

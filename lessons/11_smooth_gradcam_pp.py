@@ -45,7 +45,7 @@ if (REPO / "minisg" / "__init__.py").is_file():
     sys.path.insert(0, str(REPO))
 
 from minisg import Tensor, data, grad, models, no_grad, viz  # noqa: E402
-from minisg.evaluation import metrics
+from minisg.evaluation import metrics  # noqa: E402
 from minisg import methods as M  # noqa: E402
 from minisg.models.cell_model import cell_model  # noqa: E402
 from minisg.classroom.lesson import setup  # noqa: E402

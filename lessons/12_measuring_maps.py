@@ -40,8 +40,8 @@ if (REPO / "minisg" / "__init__.py").is_file():
     sys.path.insert(0, str(REPO))
 
 from minisg import models  # noqa: E402
-from minisg.evaluation import report as evaluate
-from minisg.evaluation import metrics
+from minisg.evaluation import report as evaluate  # noqa: E402
+from minisg.evaluation import metrics  # noqa: E402
 from minisg.methods import METHODS  # noqa: E402
 from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402

@@ -67,9 +67,9 @@ if (REPO / "minisg" / "__init__.py").is_file():
 from matplotlib.figure import Figure  # noqa: E402
 
 from minisg import Tensor, data, grad, models, nn, viz  # noqa: E402
-from minisg.evaluation import report as evaluate
-from minisg.evaluation import metrics
-from minisg.models import penalties
+from minisg.evaluation import report as evaluate  # noqa: E402
+from minisg.evaluation import metrics  # noqa: E402
+from minisg.models import penalties  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg.optim import Adam  # noqa: E402
 from minisg.classroom.lesson import Count, setup  # noqa: E402

@@ -45,11 +45,9 @@ from .report_text import report_markdown, results_csv
 
 # Re-exported, so that lessons 12 and 13 and the tests reach every stage through this module.
 from .report_figures import displayed  # noqa: F401
-from .report_setup import (CHUNK, DIGIT_CAM_LAYER, SCENE_CAM_LAYER, SCENE_EXTRA_CAM_LAYER,  # noqa: F401
-                           SCENE_MODEL, SCENE_SEEDS, Digits, Settings, compute_maps, method_options,
+from .report_setup import (DIGIT_CAM_LAYER, SCENE_MODEL, compute_maps, method_options,  # noqa: F401
                            scene_targets, warm_up)
-from .report_tables import (digit_scores, occurrence_shares, randomisation_scores, scene_scores,  # noqa: F401
-                            summarise)
+from .report_tables import digit_scores, occurrence_shares, scene_scores, summarise  # noqa: F401
 from .report_text import DIGIT_COLUMNS, SCENE_COLUMNS, table_markdown  # noqa: F401
 
 

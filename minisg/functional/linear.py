@@ -24,14 +24,14 @@ class MatMul(Function):
 
 
 def matmul(a, b):
-    a, b = matmuloperands(a, b)
+    a, b = matmul_operands(a, b)
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                          f"({a.shape[-1]} != {b.shape[-2]})")
     return MatMul()(a, b)
 
 
-def matmuloperands(a, b):
+def matmul_operands(a, b):
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
     if a.ndim < 2 or b.ndim < 2:

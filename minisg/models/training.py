@@ -13,7 +13,6 @@ process at a time writes it (a lock held for the whole run); every write goes th
 """
 import contextlib
 import dataclasses
-import json
 import time
 import zipfile
 from pathlib import Path
@@ -290,6 +289,3 @@ def _legacy_optimizer_state(path, step, start_over):
                               f"writing the two); {start_over}")
     return state, side
 
-
-def describe(meta):
-    return json.dumps(meta, indent=2, sort_keys=True)

@@ -32,6 +32,14 @@ def picture_of(name, maps, images):
     return viz.to_grayscale(maps, mode="absolute")
 
 
+def settings_label(name):
+    """The settings a figure states for a method, e.g. "n=50, noise 15%, " for SmoothGrad."""
+    settings = METHOD_SETTINGS.get(name, {})
+    parts = [f"noise {value:.0%}" if key == "noise_level" else f"{key}={value}"
+             for key, value in settings.items() if key != "seed"]
+    return "".join(part + ", " for part in parts)
+
+
 def warm_up(model, images, names, extra=None):
     """Run each method once on one image, so that timings exclude compiling the kernels."""
     for name in names:
@@ -72,7 +80,7 @@ def run_demo(out="minisg_demo.png", model_name="mnist_cnn", count=4, log=print):
         f"test digits {chosen} (labels {labels[chosen].tolist()}); time per method for all {count}:")
     maps, seconds = compute_all(model, x, log=log)
     columns = {name: picture_of(name, value, x) for name, value in maps.items()}
-    titles = [f"{name}\n{seconds[name]:.2f} s" for name in columns]  # compilation excluded
+    titles = [f"{name}\n{settings_label(name)}{seconds[name]:.2f} s" for name in columns]  # compilation excluded
     path = viz.figure_grid(x, columns, out, titles=titles,
                            row_labels=[f"label {label}" for label in labels[chosen]],
                            title=f"Every method on {model_name} (pixel maps: |M|, 99th-percentile cap; CAMs over the digit)")
