@@ -1,10 +1,12 @@
 """The `minisg` command: one line on stderr and exit code 2 for every failure, 130 for Ctrl-C,
 143 for SIGTERM; output paths and images checked before any work."""
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +124,39 @@ def test_ctrl_c_and_sigterm_give_one_line_and_their_exit_code(tmp_path, command,
     assert err.strip().count("\n") == 0 and ("interrupted" in err or "terminated" in err), err
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name not in ("digit.png", "started")]
     assert leftovers in ([], ["ev"]), leftovers
+
+
+def _children(pid):
+    """PIDs whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(stat.parent.name)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_ctrl_c_in_a_terminal_stops_the_grader_and_its_worker(tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: one line, exit 130, no worker left."""
+    student = tmp_path / "ex06_loop.py"
+    student.write_text("while True:\n    pass\n")
+    process = subprocess.Popen([sys.executable, "-m", "minisg", "check", "06", "--file", str(student)],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    time.sleep(4)                       # the worker is importing the endless loop by now
+    children = _children(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().count("\n") == 0 and "interrupted" in err and "Traceback" not in err, err
+    assert children, "the grader had started no worker"
+    for pid in children:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = Path(f"/proc/{pid}/stat")
+        assert not status.exists() or status.read_text().split()[2] == "Z", f"worker {pid} still runs"
