@@ -1,6 +1,8 @@
 """Smooth Grad-CAM++ (minisg/methods/METHODS.md §9).
 
 variant="torchcam" is checked against torch-cam itself in test_torchcam_smooth_gradcam_pp.py."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,21 @@ def test_the_torchcam_formula_by_hand(images):
     np.testing.assert_allclose(M.smooth_gradcam_pp(model, images, 1, n=n, stdev=sigma, seed=7, variant="torchcam",
                                                    filters=[0, 2], upsample=False),
                                torchcam_map(A * mask, g, noisy_A[:, -1] * mask), rtol=1e-10, atol=1e-14)
+
+
+def test_torchcam_variant_equals_torchcams_recorded_maps():
+    """torch-cam 0.5.0's SmoothGradCAMpp maps, recorded on tiny_cnn(seed=3) with minisg's noise
+    draws (test_torchcam_smooth_gradcam_pp.py recomputes them where torch-cam is installed)."""
+    path = Path(__file__).parent / "fixtures" / "torchcam_0.5_smooth_gradcam_pp.npz"
+    model = tiny_cnn(seed=3)
+    with np.load(path) as recorded:
+        names = sorted({key.split(".")[0] for key in recorded.files})
+        assert len(names) == 9
+        for name in names:
+            case = {key.split(".", 1)[1]: recorded[key] for key in recorded.files if key.startswith(name + ".")}
+            target = case["target"].tolist()
+            ours = M.smooth_gradcam_pp(model, case["x"], target, layer=str(case["layer"]), n=int(case["n"]),
+                                       stdev=float(case["stdev"]), seed=int(case["seed"]), variant="torchcam",
+                                       upsample=False)
+            theirs = case["torchcam"]
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-13 * np.abs(theirs).max(), err_msg=name)

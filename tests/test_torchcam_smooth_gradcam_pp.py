@@ -10,7 +10,8 @@ rounding to ~1e-11 of the peak (tolerance 1e-10). A wrong formula is far outside
 1e-7 instead of 1e-8 alone moves the maps by 1e-4 (tiny net) and 7e-3 (MNIST net) of the
 peak. The raw maps are compared (normalized=False; upsample=False: torch-cam does not upsample).
 
-Skipped unless torch and torchcam 0.5.x are installed (CI installs neither).
+Skipped unless torch and torchcam 0.5.x are installed (CI installs neither); there, the maps
+recorded in tests/fixtures/ by the last test here stand in for torch-cam.
 """
 from collections import OrderedDict
 
@@ -118,3 +119,30 @@ def test_torchcam_normalisation_is_min_max_of_the_raw_map():
     expected = shifted / (shifted.max(axis=(1, 2), keepdims=True) + TORCHCAM_EPS)
     theirs = torchcam_maps(model, x, 1, "relu2", 3, 0.3, 9, normalized=True)
     np.testing.assert_allclose(theirs, expected, rtol=0, atol=1e-9)
+
+
+def recorded_cases():
+    """torch-cam's raw maps on tiny_cnn(seed=3): what tests/fixtures/ keeps for runs without torch."""
+    x = np.random.default_rng(4).random((3, 1, 8, 8))
+    cases = {}
+    for case, (n, stdev, seed, target) in enumerate([(1, 0.3, 0, 0), (4, 0.3, 1, 1), (7, 0.8, 2, [2, 0, 1])]):
+        for layer in ("relu2", "conv2", "relu1"):
+            cases[f"{case}_{layer}"] = dict(
+                x=x, n=n, stdev=stdev, seed=seed, target=np.asarray(target), layer=np.asarray(layer),
+                torchcam=torchcam_maps(tiny_cnn(seed=3), x, target, layer, n, stdev, seed))
+    return cases
+
+
+def test_the_recorded_torchcam_maps_are_what_torchcam_computes():
+    """The fixture that test_methods_smooth_gradcam_pp.py checks minisg against (without torch) is
+    torch-cam's output; MINISG_RECORD_TORCHCAM=1 writes it anew."""
+    import os
+    from pathlib import Path
+    path = Path(__file__).parent / "fixtures" / "torchcam_0.5_smooth_gradcam_pp.npz"
+    cases = recorded_cases()
+    if os.environ.get("MINISG_RECORD_TORCHCAM"):
+        np.savez(path, **{f"{name}.{key}": value for name, case in cases.items() for key, value in case.items()})
+    with np.load(path) as recorded:
+        for name, case in cases.items():
+            np.testing.assert_array_equal(recorded[f"{name}.x"], case["x"])
+            assert_same_map(recorded[f"{name}.torchcam"], case["torchcam"], of_peak=1e-15)
