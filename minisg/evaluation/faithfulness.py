@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from .. import parallel
-from ..methods._checks import check_choice, check_target_range
-from .inputs import check_finite_array, check_positive_int, check_targets, pool_channels
+from ..methods._checks import check_choice, check_count, check_target, check_target_range
+from .inputs import check_finite_array, pool_channels
 
 SCORE_KINDS = ("probability", "logit")
 
@@ -45,7 +45,7 @@ def model_scores(model, images, target, score="probability", batch_size=256):
     """
     check_choice("score", score, SCORE_KINDS)
     images = np.asarray(images)
-    target = check_targets(target, len(images))
+    target = check_target(target, len(images))
     logits = parallel.logits(model, images, batch_size).astype(np.float64)
     return _target_scores(logits, target, score)
 
@@ -100,10 +100,10 @@ def _perturbation_curve(model, x, maps, target, steps, baseline, batch_size, sco
                         blur_sigma, insert):
     """deletion_curve (insert=False) or insertion_curve (insert=True); see their docstrings."""
     x = _check_images(x)
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
+    check_count("steps", steps)
+    check_count("batch_size", batch_size)
     check_choice("score", score, SCORE_KINDS)
-    target = check_targets(target, len(x))
+    target = check_target(target, len(x))
     position = _removal_order(maps, x, relevance)
     base = _baseline_images(x, baseline, blur_sigma)
 

@@ -2,7 +2,8 @@
 
 The conventions (shapes, the three relevance modes, errors) are those of the metrics module's
 docstring. Every check raises ValueError naming the argument, so a student who passes a map of
-the wrong shape, or one holding NaN, learns which argument it was.
+the wrong shape, or one holding NaN, learns which argument it was. Targets and counts are
+checked by the methods' own checks (minisg/methods/_checks.py).
 """
 import numpy as np
 
@@ -73,28 +74,6 @@ def check_nonempty(masks, name):
     empty = np.flatnonzero(~masks.reshape(len(masks), -1).any(axis=1))
     if len(empty):
         raise ValueError(f"{name} is empty (no True pixel) for image(s) {empty[:10].tolist()}")
-
-
-def check_targets(target, n, name="target"):
-    """One int per image, shape (N,), from an int or N ints.
-
-    Unlike methods._checks.check_target, a wrong dtype is a ValueError too: every bad
-    argument of a metric raises ValueError (the metrics module's convention).
-    """
-    target = as_numpy(target)
-    if target.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be an int or ints, got {target!r}")
-    target = np.broadcast_to(target.astype(np.int64), (n,)) if target.ndim == 0 else target.astype(np.int64)
-    if target.shape != (n,):
-        raise ValueError(f"{name} must be an int or have shape ({n},), got shape {target.shape}")
-    return target
-
-
-def check_positive_int(value, name):
-    """An int >= 1 (steps, batch_size), refused with ValueError as every metric argument."""
-    if not (isinstance(value, (int, np.integer)) and value >= 1):
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def safe_ratio(numerator, denominator):

@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from .inputs import as_numpy, check_masks, check_nonempty, check_targets, pool_channels, safe_ratio
+from ..methods._checks import check_target
+from .inputs import as_numpy, check_masks, check_nonempty, pool_channels, safe_ratio
 
 
 def dilate(masks, radius):
@@ -113,7 +114,7 @@ def _rank_accuracy(values, mask):
 
 
 def _check_target_index(target_index, n, slots):
-    index = check_targets(target_index, n, "target_index")
+    index = check_target(target_index, n, name="target_index")
     outside = (index < 0) | (index >= slots)
     if np.any(outside):
         raise ValueError(f"target_index must lie in [0, {slots}), got {index[outside][:5]}")

@@ -33,7 +33,8 @@ Shapes and conventions (the same everywhere):
   to score what the paper's figures show.
 * ``masks`` is bool (N, H, W) (or 0/1 numbers); scene masks are (N, K, H, W).
 * ``target`` is one class for every image (an int) or one per image, shape (N,).
-* A NaN or infinite value, a wrong shape or a bad option raises ValueError naming the argument.
+* A NaN or infinite value, a wrong shape or a bad option raises ValueError naming the argument;
+  a target or count of the wrong type (a float, a string) raises TypeError, as in the methods.
 * Ties are resolved deterministically and documented in each function.
 """
 from .aggregation import mean_and_stderr, results_tables

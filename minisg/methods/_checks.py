@@ -79,18 +79,18 @@ def check_input(model, x, dtype):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def check_target(target, count, num_classes=None):
+def check_target(target, count, num_classes=None, name="target"):
     """target as an (N,) int array in [0, num_classes); an int applies to every image.
     With num_classes None the range is left to check_target_range, called once the logits are
     there (no extra forward pass just to count the classes): every method reaches it through
     picked_scores, occlusion and SmoothGrad of a user's method call it themselves."""
     array = np.asarray(backend.to_numpy(target.data) if isinstance(target, Tensor) else target)
     if array.dtype.kind not in "iu":
-        raise TypeError(f"target: expected an int or an array of {count} ints, got {target!r}")
+        raise TypeError(f"{name}: expected an int or an array of {count} ints, got {target!r}")
     if array.ndim == 0:
         array = np.full(count, int(array))
     if array.shape != (count,):
-        raise ValueError(f"target: expected an int or shape ({count},) for {count} images, got shape {array.shape}")
+        raise ValueError(f"{name}: expected an int or shape ({count},) for {count} images, got shape {array.shape}")
     if num_classes is not None:
         check_target_range(array, num_classes)
     return array.astype(np.int64)
