@@ -150,7 +150,7 @@ def map_slices(work, count, on_cpu=True):
     return [future.result() for future in futures]
 
 
-def batches(count, batch_size=None):
+def batch_bounds(count, batch_size=None):
     """(start, stop) pairs that cover range(count) in pieces of batch_size (None: the default)."""
     size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     if isinstance(size, bool) or not isinstance(size, numbers.Integral):
@@ -170,7 +170,7 @@ def map_batches(work, count, batch_size=None, on_cpu=True):
     if count == 0:
         raise ValueError("map_batches: expected at least one image, got count 0")
     pieces = []
-    for first, last in batches(count, batch_size):
+    for first, last in batch_bounds(count, batch_size):
         pieces += map_slices(lambda start, stop: work(first + start, first + stop), last - first, on_cpu)
     if isinstance(pieces[0], tuple):
         return tuple(np.concatenate(column) for column in zip(*pieces))

@@ -118,7 +118,7 @@ def _perturbation_curve(model, x, maps, target, steps, baseline, batch_size, sco
     # Every (image, step) pair is one input to score: batch_size of them at a time.
     image_index, step_index = np.divmod(np.arange(n * (steps + 1)), steps + 1)
     scores = np.empty(n * (steps + 1))
-    for first, last in parallel.batches(len(image_index), batch_size):
+    for first, last in parallel.batch_bounds(len(image_index), batch_size):
         i, k = image_index[first:last], step_index[first:last]
         changed = position[i] < counts[k][:, None]        # (B, pixels): already switched
         images = np.where(changed[:, None, :], end[i], start[i]).reshape((len(i),) + x.shape[1:])

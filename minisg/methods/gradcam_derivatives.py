@@ -59,7 +59,7 @@ def autodiff_derivatives(head, A, target, batch_size=None, elements=None):
     with no_grad():
         clean_scores = backend.to_numpy(picked_scores(head(Tensor(xp.asarray(A))), target).data)
     derivatives = [np.zeros((count, len(wanted)), dtype=A.dtype) for _ in range(3)]
-    for start, stop in parallel.batches(count * len(wanted), batch_size):
+    for start, stop in parallel.batch_bounds(count * len(wanted), batch_size):
         rows = np.arange(start, stop)
         image, slot = rows // len(wanted), rows % len(wanted)
         element = wanted[slot]
