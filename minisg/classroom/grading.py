@@ -28,7 +28,6 @@ compares an answer with), checks_*.py (one check per exercise), student_code.py 
 student's file and running one check on it), worker.py (the worker process and its time limit),
 stubs.py (writes the stubs from the reference solutions; for developers).
 """
-import argparse
 import os
 import re
 import sys
@@ -200,12 +199,6 @@ def main(number, file=None, time_limit=None):
     return 0 if passed == len(results) else 1
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m minisg check", description=__doc__.splitlines()[0])
-    parser.add_argument("number", help="a lesson (01) or one exercise (01.2)")
-    parser.add_argument("--file", help="the file to grade (default: the first exNN_*.py in the current folder, "
-                                       "then in lessons/exercises/, then the stubs that come with minisg)")
-    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                        help=f"for each exercise (default {TIME_LIMIT:g}, or ${TIME_LIMIT_VARIABLE})")
-    arguments = parser.parse_args()
-    sys.exit(main(arguments.number, arguments.file, time_limit=arguments.time_limit))
+if __name__ == "__main__":  # the same as `minisg check ...`
+    from ..tools.cli import main as minisg_main
+    sys.exit(minisg_main(["check", *sys.argv[1:]]))
