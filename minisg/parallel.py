@@ -81,8 +81,8 @@ def set_threads(count):
 def _start_worker():
     """Each pool thread runs its kernels on itself alone (Numba's thread count is per thread)."""
     _local.inside = True
-    import numba
-    numba.set_num_threads(1)
+    from .kernels import cpu_threads
+    cpu_threads.prepare(1)
 
 
 def _get_pool(threads):

@@ -407,34 +407,38 @@ def test_adam_update_matches_reference(backend):
 
 
 # ----------------------------------------------------------------------------------------------
-# the OpenMP wait policy (cpu_threads): set by the first kernel call, before Numba's threads start
+# threads (cpu_threads): kernels run on the calling thread alone; no environment variable is set
 # ----------------------------------------------------------------------------------------------
 
-_WAIT_POLICY_SCRIPT = """
-import os
-import numpy as np
-from numba.np.ufunc import parallel
-from minisg.kernels import cpu, cpu_threads
-at_import = os.environ.get("OMP_WAIT_POLICY")
-at_thread_start = []
-launch = parallel._launch_threads
-def spy():
-    at_thread_start.append(os.environ.get("OMP_WAIT_POLICY"))
-    launch()
-parallel._launch_threads = spy
+_THREADS_SCRIPT = """
+import os, threading
+import numba, numpy as np
+from minisg.kernels import cpu
+before = dict(os.environ)
 cpu.max_pool2d_forward(np.zeros((1, 1, 2, 2), np.float32), (2, 2), (2, 2))
-print(at_import, at_thread_start[0], cpu_threads.user_environment().get("OMP_WAIT_POLICY"))
+seen = []
+def other():
+    cpu.max_pool2d_forward(np.zeros((1, 1, 2, 2), np.float32), (2, 2), (2, 2))
+    seen.append(numba.get_num_threads())
+thread = threading.Thread(target=other)
+thread.start(); thread.join()
+print(numba.get_num_threads(), seen[0], dict(os.environ) == before)
 """
 
 
-@pytest.mark.parametrize("user_setting, expected", [
-    ({}, "None PASSIVE None"),                                     # minisg's, not for children
-    ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE ACTIVE ACTIVE"),       # the user's wins
-    ({"GOMP_SPINCOUNT": "1000"}, "None None None"),                # so does their spin count
-])
-def test_the_wait_policy_is_set_before_numbas_threads_start_unless_the_user_chose(user_setting, expected):
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    done = subprocess.run([sys.executable, "-c", _WAIT_POLICY_SCRIPT], env=dict(env, **user_setting),
-                          capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("setting, expected", [(None, "1 1 True"), ("2", "2 2 True")])
+def test_kernels_run_on_the_calling_thread_and_leave_the_environment_alone(setting, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("MINISG_KERNEL_THREADS", "NUMBA_NUM_THREADS")}
+    if setting:
+        env.update(MINISG_KERNEL_THREADS=setting, NUMBA_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == expected
+
+
+def test_a_bad_kernel_thread_count_is_named(monkeypatch):
+    from minisg.kernels import cpu_threads
+    monkeypatch.setenv("MINISG_KERNEL_THREADS", "two")
+    with pytest.raises(ValueError, match="MINISG_KERNEL_THREADS: expected an int >= 1, got 'two'"):
+        cpu_threads.kernel_threads()

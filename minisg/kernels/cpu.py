@@ -14,8 +14,8 @@ live in their own modules, each with its explanation:
 
 Each function here checks and converts its arguments (C-contiguous arrays of one float dtype,
 plain ints: Numba compiles one version per argument type), picks the algorithm and calls it.
-Each first calls ``cpu_threads.prepare()``, which sets the OpenMP wait policy before Numba's
-threads start (see there). The kernels compile on first use and are cached (compile_cache).
+Each first calls ``cpu_threads.prepare()``: Numba runs the kernels on the calling thread alone
+(see there). The kernels compile on first use and are cached (compile_cache).
 """
 import os
 

@@ -1,41 +1,44 @@
-"""How Numba's OpenMP threads wait between parallel loops, set before they start.
+"""How many threads minisg's Numba kernels use: one in each calling thread, unless asked.
 
-Numba's OpenMP workers otherwise spin for milliseconds after each parallel loop and starve the
-BLAS threads that run right after them on a small machine (measured: 8 ms lost per chunk on 2
-cores, a training step 4 times slower). The OpenMP runtime reads OMP_WAIT_POLICY once, when
-Numba starts its threads: at the first call of a parallel kernel (compiled then, or loaded from
-the cache), or at a call such as ``numba.get_num_threads()``. So ``prepare()`` runs at the start
-of every public function of ``cpu`` (only the first call does anything), and must run before
-anything else that starts the threads (as in tools/bench.py). Imports leave os.environ alone.
+A backward pass is dozens of small kernels. An OpenMP team for each one costs about as much
+as the work on a small machine, and the team's idle threads spin after each parallel loop,
+starving the BLAS threads that run next. How long they spin is decided once per process by
+the OpenMP runtime, from OMP_WAIT_POLICY as it was when the runtime was loaded: by Numba, or
+earlier by PyTorch when it is imported first. Measured on the 2-core development machine,
+training step at batch 128 (fwd + bwd + Adam; medians of 10, two runs each):
 
-A user's own setting (OMP_WAIT_POLICY or GOMP_SPINCOUNT) wins. Caveats: a process has one
-OpenMP runtime, so it has no effect when another library started it first (PyTorch imported
-and used before minisg's first kernel call), and PyTorch started later gets the setting too; ``user_environment()`` is
-the environment to hand to a child process (the benchmarks' PyTorch) without it.
+    Numba threads        without torch    torch imported first
+    2 (Numba's default)  164-208 ms       395-443 ms (the runtime's threads spin)
+    1 (minisg's default) 144-158 ms       142-159 ms
+
+With one Numba thread per calling thread there is no team: the cores go to BLAS, and to
+minisg.parallel's batch slices, which run side by side with one Numba thread each. So speed
+does not depend on what else the process has loaded, and minisg changes no environment
+variable. MINISG_KERNEL_THREADS=N gives kernels called outside the slices N Numba threads.
 """
 import os
 import threading
 
-_lock = threading.Lock()
-_prepared = False
-_set_by_minisg = False  # True once minisg has put its own OMP_WAIT_POLICY into os.environ
+_local = threading.local()
 
 
-def prepare():
-    """Set OMP_WAIT_POLICY=PASSIVE unless the user chose a wait policy (first call only)."""
-    global _prepared, _set_by_minisg
-    if _prepared:
+def kernel_threads():
+    """MINISG_KERNEL_THREADS, else 1 (at most Numba's own thread count)."""
+    import numba
+    setting = os.environ.get("MINISG_KERNEL_THREADS", "").strip() or "1"
+    try:
+        count = int(setting)
+    except ValueError:
+        raise ValueError(f"MINISG_KERNEL_THREADS: expected an int >= 1, got {setting!r}") from None
+    if count < 1:
+        raise ValueError(f"MINISG_KERNEL_THREADS: expected an int >= 1, got {count}")
+    return min(count, numba.config.NUMBA_NUM_THREADS)
+
+
+def prepare(count=None):
+    """Give this thread's Numba kernels `count` threads (default kernel_threads()); once per thread."""
+    if getattr(_local, "count", None) is not None and count is None:
         return
-    with _lock:  # a second thread waits until the variable is in place
-        if not _prepared and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-            _set_by_minisg = True
-        _prepared = True
-
-
-def user_environment():
-    """A copy of os.environ without the OMP_WAIT_POLICY that minisg set (the user's own stays)."""
-    env = dict(os.environ)
-    if _set_by_minisg:
-        env.pop("OMP_WAIT_POLICY", None)
-    return env
+    import numba
+    _local.count = kernel_threads() if count is None else count
+    numba.set_num_threads(_local.count)

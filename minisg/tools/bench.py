@@ -92,11 +92,8 @@ def minisg_workloads(model, inputs, device):
 
 
 def threads_in_use():
-    """Threads Numba uses (NUMBA_NUM_THREADS, default: all cores)."""
-    from ..kernels import cpu_threads
-    cpu_threads.prepare()  # the OpenMP wait policy, before get_num_threads starts Numba's threads
-    import numba
-    return numba.get_num_threads()
+    """The cores minisg uses (its batch slices, BLAS): MINISG_THREADS, default all cores."""
+    return parallel.get_threads()
 
 
 class TorchTimer:
@@ -106,8 +103,7 @@ class TorchTimer:
         self._folder = tempfile.TemporaryDirectory()
         path = os.path.join(self._folder.name, "inputs.npz")
         np.savez(path, **model.state_dict(), **inputs)
-        from ..kernels import cpu_threads
-        env = cpu_threads.user_environment()  # without minisg's own OpenMP setting: not for torch
+        env = dict(os.environ)  # minisg sets no variable: PyTorch runs as its users run it
         command = [sys.executable, "-m", "minisg.tools.bench_torch", "--inputs", path, "--threads", str(threads),
                    "--device", device]
         # stderr to a file, not a pipe: nobody reads a pipe while it runs, and a full one would stall it

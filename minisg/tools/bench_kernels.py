@@ -6,8 +6,9 @@
 
 The model: conv5x5 1->32 SAME, relu, maxpool 2x2, conv5x5 32->64 SAME, relu, maxpool 2x2, fc,
 trained at batch 128; saliency maps at batch 50 also need conv1's input gradient. PyTorch runs in
-a separate process started with the environment the user gave minisg (minisg's first kernel call
-sets OMP_WAIT_POLICY, see minisg.kernels.cpu_threads, which would change PyTorch's threads too).
+a separate process (a process has one OpenMP runtime: neither library's threads should wait on
+the other's). minisg's kernels run with one Numba thread each (minisg.kernels.cpu_threads) and
+BLAS with its own threads.
 Shared machines are noisy: the table shows the minimum and the median of the repeats; compare
 minima.
 """
@@ -104,8 +105,7 @@ def time_torch(device, dtype, repeats, threads):
 
 
 def _torch_in_subprocess(args, threads):
-    from minisg.kernels import cpu_threads
-    env = cpu_threads.user_environment()
+    env = dict(os.environ)
     cmd = [sys.executable, "-m", "minisg.tools.bench_kernels", "--torch-worker", "--device", args.device,
            "--dtype", args.dtype, "--repeats", str(args.repeats), "--threads", str(threads)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -1,7 +1,7 @@
 """The PyTorch side of `minisg bench --vs-torch`, run in its own process.
 
-Its own process because a process has one OpenMP runtime: settings that minisg's Numba
-kernels make for themselves (OMP_WAIT_POLICY) must not slow or speed up PyTorch. It loads the
+Its own process because a process has one OpenMP runtime, whose threads the two libraries
+would share (the same-process picture is different: see minisg.kernels.cpu_threads). It loads the
 very weights minisg uses from an .npz and then serves timings, so that minisg.tools.bench can take
 turns with it, workload by workload (a shared machine's speed drifts within a minute; turns
 put both libraries under the same drift):
