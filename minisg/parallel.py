@@ -30,6 +30,7 @@ import numpy as np
 
 from . import backend, nn
 from .autograd import Tensor, no_grad
+from .kernels.cpu_threads import count_setting
 
 MIN_IMAGES_PER_THREAD = 8  # below this the slices are too small to pay for the hand-off
 DEFAULT_BATCH_SIZE = 256   # images per forward pass when batch_size=None: bounds the memory
@@ -43,16 +44,8 @@ _region_lock = threading.Lock()  # one batch-parallel region at a time: it alrea
 
 
 def _default_threads():
-    setting = os.environ.get("MINISG_THREADS", "").strip()
-    if setting:
-        try:
-            value = int(setting)
-        except ValueError:
-            raise ValueError(f"MINISG_THREADS: expected an int >= 1, got {setting!r}") from None
-        if value < 1:
-            raise ValueError(f"MINISG_THREADS: expected an int >= 1, got {value}")
-        return value
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return count_setting("MINISG_THREADS", cores)
 
 
 def get_threads():

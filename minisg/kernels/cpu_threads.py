@@ -22,17 +22,24 @@ import threading
 _local = threading.local()
 
 
-def kernel_threads():
-    """MINISG_KERNEL_THREADS, else 1 (at most Numba's own thread count)."""
-    import numba
-    setting = os.environ.get("MINISG_KERNEL_THREADS", "").strip() or "1"
+def count_setting(name, default):
+    """The int >= 1 in environment variable `name`, else `default`; a bad value is named."""
+    setting = os.environ.get(name, "").strip()
+    if not setting:
+        return default
     try:
         count = int(setting)
     except ValueError:
-        raise ValueError(f"MINISG_KERNEL_THREADS: expected an int >= 1, got {setting!r}") from None
+        raise ValueError(f"{name}: expected an int >= 1, got {setting!r}") from None
     if count < 1:
-        raise ValueError(f"MINISG_KERNEL_THREADS: expected an int >= 1, got {count}")
-    return min(count, numba.config.NUMBA_NUM_THREADS)
+        raise ValueError(f"{name}: expected an int >= 1, got {count}")
+    return count
+
+
+def kernel_threads():
+    """MINISG_KERNEL_THREADS, else 1 (at most Numba's own thread count)."""
+    import numba
+    return min(count_setting("MINISG_KERNEL_THREADS", 1), numba.config.NUMBA_NUM_THREADS)
 
 
 def prepare(count=None):
