@@ -461,15 +461,15 @@ lesson.save(figure, "02_timing.png")
 
 # %% [markdown]
 # What to read in the table (your numbers will differ): the loops are hundreds to thousands
-# of times slower than the compiled kernels — a full run on an idle 2-core machine measured
-# 245x (conv2's weight gradient) to 5,000x (conv1). im2col + BLAS recovers almost all of
-# that: for conv1 (one input channel, a small column matrix) NumPy came within 1.1x of the
-# Numba kernel, for conv2 the Numba kernels were 1.6x (forward) to 2.7x (weight gradient)
+# of times slower than the compiled kernels — a full run on the 2-core development machine
+# measured 261x (conv2's weight gradient) to 4,249x (conv1). im2col + BLAS recovers almost all
+# of that: for conv1 (one input channel, a small column matrix) NumPy came within 1.1x of the
+# Numba kernel, for conv2 the Numba kernels were 1.5x (forward) to 3.0x (weight gradient)
 # faster. That gap grows when the machine is busy, because NumPy's column matrix of a whole
 # batch — 31 MB for conv2 at batch 50, 25 copies of a 32-channel input — has to travel through
 # a shared cache and memory bus, while the Numba kernels build it a few images at a time and
 # use the Winograd transform for these stride-1 5x5 layers. Pooling is pure data movement:
-# the NumPy version pays for its reshapes and copies (26x), the compiled loop — unrolled for
+# the NumPy version pays for its reshapes and copies (29x), the compiled loop — unrolled for
 # the 2x2 window — touches every element once.
 #
 # ## Exercises

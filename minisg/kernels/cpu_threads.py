@@ -5,11 +5,11 @@ as the work on a small machine, and the team's idle threads spin after each para
 starving the BLAS threads that run next. How long they spin is decided once per process by
 the OpenMP runtime, from OMP_WAIT_POLICY as it was when the runtime was loaded: by Numba, or
 earlier by PyTorch when it is imported first. Measured on the 2-core development machine,
-training step at batch 128 (fwd + bwd + Adam; medians of 10, two runs each):
+training step at batch 128 (fwd + bwd + Adam; medians of 10, runs in separate processes):
 
     Numba threads        without torch    torch imported first
     2 (Numba's default)  164-208 ms       395-443 ms (the runtime's threads spin)
-    1 (minisg's default) 144-158 ms       142-159 ms
+    1 (minisg's default) 144-165 ms       137-216 ms (a noisy hour; most runs 160-216)
 
 With one Numba thread per calling thread there is no team: the cores go to BLAS, and to
 minisg.parallel's batch slices, which run side by side with one Numba thread each. So speed
