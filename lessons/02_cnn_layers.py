@@ -16,7 +16,8 @@
 # 2. convolution as **im2col + one matrix product**, in a few lines of NumPy;
 # 3. max-pooling, which also records **where** each maximum was (the argmax) so the backward
 #    pass can route the gradient there — with MNIST's black background, most windows are
-#    ties, and the rule "first maximum in row-major order" decides;
+#    ties, and the rule "first maximum in row-major order" decides, provided the tied values
+#    are computed bit-identical (the tie step of the convolutions);
 # 4. the same operations as compiled Numba kernels (`minisg/kernels/cpu_*.py`), all three
 #    versions timed side by side (and CuPy on a GPU, when there is one).
 #
@@ -214,6 +215,90 @@ for where_name, fraction in tie_stats.items():
 # A different rule (last maximum, or splitting the gradient equally) gives a different —
 # equally "valid" — sensitivity map. `minisg` fixes one rule and documents it
 # (`minisg/methods/METHODS.md` §0).
+#
+# ### Ties that hold in floating point
+#
+# The rule only decides if tied values are *bit-identical*. In exact arithmetic every
+# background window of conv2's output ties: each of its four positions sees the same patch.
+# But a fast convolution does not compute every position the same way: Winograd's tiles
+# treat the corner of a tile differently from its middle, and BLAS kernels handle the edge
+# of a block with other instructions than its middle. Equal sums then differ in the last
+# bit, and the "first maximum" is decided by rounding: the map changes with the BLAS kernel,
+# the thread count, even with the batch an image came in.
+#
+# minisg therefore ends every forward convolution with one more step
+# (`minisg/kernels/cpu_ties.py`): it finds the output positions whose input patches are
+# identical and copies the first one's output over the others. Identical patches are found
+# in three cheap passes of the same idea — number the distinct pixels (channel vectors),
+# then the distinct rows of KW pixels, then the distinct stacks of KH rows — with a hash
+# table whose every match is checked value by value. Below, conv2 of 8 digits in float64
+# with Winograd (the algorithm whose rounding differs most), before and after that step.
+
+# %%
+from minisg import methods  # noqa: E402
+from minisg.kernels import cpu_ties, cpu_winograd  # noqa: E402
+
+with minisg.no_grad():
+    pool1_out = model.split("pool1")[0](Tensor(sample[:8])).numpy().astype(np.float64)
+w2 = model["conv2"].weight.numpy().astype(np.float64)
+b2 = model["conv2"].bias.numpy().astype(np.float64)[None, :, None, None]
+conv2_rounded = cpu_winograd.conv(pool1_out, w2, (2, 2))          # no tie step
+conv2_exact = cpu_ties.equalise(pool1_out, conv2_rounded.copy(), (5, 5), (1, 1), (2, 2))
+for label, conv2_out in (("Winograd alone", conv2_rounded), ("with the tie step", conv2_exact)):
+    print(f"pool2 windows that tie, {label:18s}: {100 * tie_fraction(np.maximum(conv2_out + b2, 0)):5.1f}%")
+print(f"largest change made by the tie step: {np.abs(conv2_exact - conv2_rounded).max():.1e} "
+      f"(of values up to {np.abs(conv2_exact).max():.1f})")
+
+
+def vanilla_without_tie_step(images):
+    """The vanilla gradient as it would be if convolutions skipped the tie step."""
+    original = cpu_ties.equalise
+    cpu_ties.equalise = lambda x, y, *geometry: y
+    try:
+        return methods.vanilla_gradient(model, images)
+    finally:
+        cpu_ties.equalise = original
+
+
+batch_maps = methods.vanilla_gradient(model, sample[:8])
+rounded_maps = vanilla_without_tie_step(sample[:8])
+alone_maps = np.concatenate([vanilla_without_tie_step(sample[i:i + 1]) for i in range(8)])
+peaks = np.abs(batch_maps).reshape(8, -1).max(axis=1)
+
+
+def share_of_peak(a, b):
+    return float((np.abs(a - b).reshape(8, -1).max(axis=1) / peaks).max())
+
+
+print(f"vanilla maps (float32) without the tie step: up to {100 * share_of_peak(rounded_maps, batch_maps):.0f}% "
+      f"of the peak away from minisg's; one image alone vs in a batch of 8: "
+      f"{100 * share_of_peak(alone_maps, rounded_maps):.0f}% apart")
+worst = int(np.argmax(np.abs(rounded_maps - batch_maps).reshape(8, -1).max(axis=1) / peaks))
+figure = Figure(figsize=(9, 2.9))
+panels = [(sample[worst, 0], "test digit", "gray", None),
+          (batch_maps[worst, 0], "vanilla gradient, exact ties\n(minisg; equals PyTorch)", "RdBu_r", peaks[worst]),
+          (rounded_maps[worst, 0], "without the tie step:\nties broken by rounding", "RdBu_r", peaks[worst]),
+          (rounded_maps[worst, 0] - batch_maps[worst, 0],
+           f"difference (its own scale:\nup to {100 * share_of_peak(rounded_maps, batch_maps):.0f}% of the peak)",
+           "RdBu_r", np.abs(rounded_maps[worst, 0] - batch_maps[worst, 0]).max())]
+for index, (image, title, cmap, scale) in enumerate(panels):
+    ax = figure.add_subplot(1, 4, index + 1)
+    shown = ax.imshow(image, cmap=cmap, vmin=None if scale is None else -scale, vmax=scale)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if scale is not None:
+        figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+figure.tight_layout()
+lesson.save(figure, "02_ties.png")
+
+# %% [markdown]
+# With the step, the maps equal PyTorch's (Captum's `Saliency`) on the same weights to
+# rounding (`tests/test_ties.py`: 1e-6 of the peak in float32, 1e-12 in float64), and
+# equal each other across BLAS kernels, thread counts and batches. Its cost is small next
+# to the convolution: one pass over the input to number its pixels, and on images with
+# repeats (a black background) two short passes over the patches — `minisg bench
+# --breakdown` lists it as `kernel equalise`.
 #
 # ## 4. The model's first layer, seen through im2col
 #

@@ -6,7 +6,8 @@ The engine sits at the top level; read it in this order:
 2. ``autograd.py``   — Tensor, Function, backward and grad (create_graph: gradients of gradients);
 3. ``functional/``   — the differentiable operations (F): elementwise, shapes, reductions, matmul,
                        losses, and the ReLU rules of Guided BackProp and Deconvnet;
-4. ``conv.py``       — conv2d and max_pool2d, whose backward passes are Functions themselves;
+4. ``conv.py``, ``pooling.py`` — conv2d (dense, grouped, depthwise) and the poolings, whose
+   backward passes are Functions themselves;
 5. ``kernels/``      — the loops behind conv and pooling: plain reference loops, then Numba (CPU)
                        and CuPy (GPU) versions;
 6. ``nn.py``, ``optim.py`` — layers and a named Sequential; SGD and Adam;
@@ -16,7 +17,8 @@ The engine sits at the top level; read it in this order:
 Then one folder per audience, each using the engine:
 
 - ``methods/``    — every sensitivity map of both papers (the specification: methods/METHODS.md);
-- ``data/``, ``models/`` — MNIST, digit scenes and noise; the paper's CNN, checkpoints, training;
+- ``data/``, ``models/`` — MNIST, digit scenes and noise; the paper's CNN, checkpoints, training,
+                   graph models imported from ONNX, known ImageNet networks;
 - ``evaluation/`` — measures of map quality and the ``minisg evaluate`` report (researchers);
 - ``classroom/``  — the lessons' helpers and the exercise grader (students and teachers);
 - ``tools/``      — the ``minisg`` command line, the demo and the benchmarks.

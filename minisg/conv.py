@@ -1,4 +1,4 @@
-"""conv2d and max_pool2d as Functions whose backward passes are Functions too.
+"""conv2d as Functions whose backward passes are Functions too: dense, grouped and depthwise.
 
 Convolution is bilinear in (input, weight), and so are its two gradients. The three maps
 
@@ -6,45 +6,55 @@ Convolution is bilinear in (input, weight), and so are its two gradients. The th
     gx = conv_transpose(gy, w)      Conv2dInputGrad   (the adjoint in x)
     gw = conv_weight_grad(x, gy)    Conv2dWeightGrad  (the adjoint in w)
 
-differentiate into one another, so any order of derivative is again made of these three.
-Max-pooling routes each window's gradient to the argmax recorded in forward (the first
-maximum in row-major order on ties): the backward is a scatter with those indices, whose own
-backward is the gather with the same indices, and the gather's backward is the scatter.
+differentiate into one another, so any order of derivative is again made of these three. The
+same holds for the depthwise convolution (every channel filtered alone, MobileNet's layers):
+the three maps run either kernel family, ``conv2d`` or ``depthwise_conv2d``.
+
+conv2d's groups split the channels into independent convolutions: groups == C is depthwise;
+other groups run one dense convolution per group and concatenate the outputs (slicing and
+concat are differentiable ops, so the derivatives of every order come for free). Uneven
+padding (ONNX's [top, left, bottom, right]) pads the difference explicitly first.
 The loops themselves live in kernels/ (Numba on the CPU, CuPy on the GPU).
+
+max_pool2d moved to minisg/pooling.py; it is imported here too, for code that imports it from conv.
 """
 from . import kernels
 from .autograd import FLOAT_DTYPES, Function, Tensor, as_tensor
+from .functional.operands import broadcast_to
+from .functional.shapes import concat, pad, reshape
+from .pooling import MaxPool2d, PoolGather, PoolScatter, max_pool2d
+from .window_args import int_at_least, padding4, pair
 
-
-def _pair(value, name, op, minimum):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
-        raise ValueError(f"{op}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return pair
+DENSE, DEPTHWISE = "conv2d", "depthwise_conv2d"  # the kernel families (kernels/__init__.py)
 
 
 class _ConvMap(Function):
-    """What the three maps share: the geometry (stride, padding), with which each builds the
-    others in its backward."""
+    """What the three maps share: the geometry (stride, padding) and the kernel family, with
+    which each builds the others in its backward."""
 
-    def __init__(self, stride, padding):
-        self.stride, self.padding = stride, padding
+    def __init__(self, stride, padding, family=DENSE):
+        self.stride, self.padding, self.family = stride, padding, family
+
+    def kernel(self, array, step):
+        """The family's kernel for `step` ('forward', 'backward_input', 'backward_weight') on
+        the device that `array` lives on."""
+        return getattr(kernels.for_array(array), f"{self.family}_{step}")
 
     def conv(self, x, w):
-        return Conv2d(self.stride, self.padding)(x, w)
+        return Conv2d(self.stride, self.padding, self.family)(x, w)
 
     def conv_transpose(self, gy, w, input_hw):
-        return Conv2dInputGrad(input_hw, self.stride, self.padding)(gy, w)
+        return Conv2dInputGrad(input_hw, self.stride, self.padding, self.family)(gy, w)
 
     def weight_grad(self, x, gy, kernel_hw):
-        return Conv2dWeightGrad(kernel_hw, self.stride, self.padding)(x, gy)
+        return Conv2dWeightGrad(kernel_hw, self.stride, self.padding, self.family)(x, gy)
 
 
 class Conv2d(_ConvMap):
     """y = conv(x, w): linear in x (adjoint: conv_transpose) and in w (adjoint: weight grad)."""
 
     def forward(self, x, w):
-        return kernels.for_array(x).conv2d_forward(x, w, self.stride, self.padding)
+        return self.kernel(x, "forward")(x, w, self.stride, self.padding)
 
     def backward(self, gy):
         x, w = self.inputs
@@ -56,12 +66,12 @@ class Conv2d(_ConvMap):
 class Conv2dInputGrad(_ConvMap):
     """gx = conv_transpose(gy, w): linear in gy (adjoint: conv) and in w (adjoint: weight grad)."""
 
-    def __init__(self, input_hw, stride, padding):
-        super().__init__(stride, padding)
+    def __init__(self, input_hw, stride, padding, family=DENSE):
+        super().__init__(stride, padding, family)
         self.input_hw = tuple(input_hw)
 
     def forward(self, gy, w):
-        return kernels.for_array(gy).conv2d_backward_input(gy, w, self.input_hw, self.stride, self.padding)
+        return self.kernel(gy, "backward_input")(gy, w, self.input_hw, self.stride, self.padding)
 
     def backward(self, ggx):
         gy, w = self.inputs
@@ -73,12 +83,12 @@ class Conv2dInputGrad(_ConvMap):
 class Conv2dWeightGrad(_ConvMap):
     """gw = weight_grad(x, gy): linear in x (adjoint: conv_transpose) and in gy (adjoint: conv)."""
 
-    def __init__(self, kernel_hw, stride, padding):
-        super().__init__(stride, padding)
+    def __init__(self, kernel_hw, stride, padding, family=DENSE):
+        super().__init__(stride, padding, family)
         self.kernel_hw = tuple(kernel_hw)
 
     def forward(self, x, gy):
-        return kernels.for_array(x).conv2d_backward_weight(x, gy, self.kernel_hw, self.stride, self.padding)
+        return self.kernel(x, "backward_weight")(x, gy, self.kernel_hw, self.stride, self.padding)
 
     def backward(self, ggw):
         x, gy = self.inputs
@@ -87,24 +97,74 @@ class Conv2dWeightGrad(_ConvMap):
                 self.conv(x, ggw) if need_gy else None)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """2-D cross-correlation of x (N, C, H, W) with weight (O, C, KH, KW), plus bias (O,)."""
-    x, weight = as_tensor(x), as_tensor(weight)
-    stride = _pair(stride, "stride", "conv2d", 1)
-    padding = _pair(padding, "padding", "conv2d", 0)
+def _check_operands(x, weight, groups):
     if x.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"conv2d: input must be (N, C, H, W) and weight (O, C, KH, KW); got input "
-                         f"{x.shape} and weight {weight.shape}")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight {weight.shape} expects "
-                         f"{weight.shape[1]}")
+        raise ValueError(f"conv2d: input must be (N, C, H, W) and weight (O, C/groups, KH, KW); got "
+                         f"input {x.shape} and weight {weight.shape}")
+    C, O = x.shape[1], weight.shape[0]
+    if C % groups or O % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({C}) and the "
+                         f"output channels ({O})")
+    if weight.shape[1] * groups != C:
+        per_group = f" ({weight.shape[1]} per group, groups={groups})" if groups > 1 else ""
+        raise ValueError(f"conv2d: input has {C} channels but weight {weight.shape} expects "
+                         f"{weight.shape[1] * groups}{per_group}")
     if x.dtype != weight.dtype or x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"conv2d: input and weight must share a float dtype, got {x.dtype} and {weight.dtype}")
-    for axis in (0, 1):
-        if x.shape[2 + axis] + 2 * padding[axis] < weight.shape[2 + axis]:
-            raise ValueError(f"conv2d: kernel {weight.shape[2:]} is larger than the padded input "
-                             f"{x.shape[2:]} + 2*{padding}")
-    y = Conv2d(stride, padding)(x, weight)
+
+
+def _even_padding(x, pads):
+    """x and the (rows, cols) padding of both sides that the kernels take: what one side has
+    beyond the other (ONNX's [0, 0, 1, 1] of MobileNetV2) is padded here, with zeros."""
+    top, left, bottom, right = pads
+    ph, pw = min(top, bottom), min(left, right)
+    x = pad(x, ((0, 0), (0, 0), (top - ph, bottom - ph), (left - pw, right - pw)))
+    return x, (ph, pw)
+
+
+def _depthwise(x, weight, stride, padding):
+    """groups == C: every input channel with its own M = O/C filters. Input channel c feeds the
+    outputs c*M ... c*M + M-1, so with M > 1 each channel is repeated M times first (a
+    broadcast, whose gradient sums the copies back)."""
+    N, C, H, W = x.shape
+    multiplier = weight.shape[0] // C
+    if multiplier > 1:
+        repeated = broadcast_to(reshape(x, (N, C, 1, H, W)), (N, C, multiplier, H, W))
+        x = reshape(repeated, (N, C * multiplier, H, W))
+    return Conv2d(stride, padding, DEPTHWISE)(x, weight)
+
+
+def _grouped(x, weight, stride, padding, groups):
+    """1 < groups < C: one dense convolution per group of channels, the outputs side by side."""
+    c, o = x.shape[1] // groups, weight.shape[0] // groups
+    outputs = [Conv2d(stride, padding)(x[:, g * c:(g + 1) * c], weight[g * o:(g + 1) * o])
+               for g in range(groups)]
+    return concat(outputs, axis=1)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """2-D cross-correlation of x (N, C, H, W) with weight (O, C/groups, KH, KW), plus bias (O,).
+
+    padding: int, (rows, cols) or (top, left, bottom, right) zeros. groups: the channels form
+    `groups` independent convolutions of C/groups inputs and O/groups outputs each; groups == C
+    is the depthwise convolution.
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    stride = pair(stride, "stride", "conv2d", 1)
+    pads = padding4(padding, "conv2d")
+    groups = int_at_least(groups, "groups", "conv2d", 1)
+    _check_operands(x, weight, groups)
+    top, left, bottom, right = pads
+    if x.shape[2] + top + bottom < weight.shape[2] or x.shape[3] + left + right < weight.shape[3]:
+        raise ValueError(f"conv2d: kernel {weight.shape[2:]} is larger than the input {x.shape[2:]} "
+                         f"padded by (top, left, bottom, right) = {pads}")
+    x, padding = _even_padding(x, pads)
+    if groups == 1:
+        y = Conv2d(stride, padding)(x, weight)
+    elif groups == x.shape[1]:
+        y = _depthwise(x, weight, stride, padding)
+    else:
+        y = _grouped(x, weight, stride, padding, groups)
     if bias is not None:
         bias = as_tensor(bias)
         if bias.shape != (weight.shape[0],):
@@ -113,56 +173,5 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return y
 
 
-class MaxPool2d(Function):
-    def __init__(self, kernel, stride):
-        self.kernel, self.stride = kernel, stride
-
-    def forward(self, x):
-        y, self.argmax = kernels.for_array(x).max_pool2d_forward(x, self.kernel, self.stride)
-        return y
-
-    def backward(self, gy):
-        return PoolScatter(self.argmax, self.inputs[0].shape[2:])(gy)
-
-
-class PoolScatter(Function):
-    """Send each pooled gradient to the input element that won its window."""
-
-    def __init__(self, argmax, input_hw):
-        self.argmax, self.input_hw = argmax, tuple(input_hw)
-
-    def forward(self, gy):
-        return kernels.for_array(gy).max_pool2d_scatter(gy, self.argmax, self.input_hw)
-
-    def backward(self, ggx):
-        return PoolGather(self.argmax, self.input_hw)(ggx)
-
-
-class PoolGather(Function):
-    """Read the winning element of every window (the adjoint of the scatter)."""
-
-    def __init__(self, argmax, input_hw):
-        self.argmax, self.input_hw = argmax, input_hw
-
-    def forward(self, gx):
-        return kernels.for_array(gx).max_pool2d_gather(gx, self.argmax)
-
-    def backward(self, gg):
-        return PoolScatter(self.argmax, self.input_hw)(gg)
-
-
-def max_pool2d(x, kernel_size, stride=None):
-    """Max over kernel_size windows of (N, C, H, W), no padding; stride defaults to kernel_size."""
-    x = as_tensor(x)
-    kernel = _pair(kernel_size, "kernel_size", "max_pool2d", 1)
-    stride = kernel if stride is None else _pair(stride, "stride", "max_pool2d", 1)
-    if x.ndim != 4:
-        raise ValueError(f"max_pool2d: input must be (N, C, H, W), got shape {x.shape}")
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"max_pool2d: needs a float32 or float64 input, got {x.dtype}")
-    if x.shape[2] < kernel[0] or x.shape[3] < kernel[1]:
-        raise ValueError(f"max_pool2d: window {kernel} is larger than the input plane {x.shape[2:]}")
-    return MaxPool2d(kernel, stride)(x)
-
-
-__all__ = ["conv2d", "max_pool2d", "Tensor"]
+__all__ = ["conv2d", "max_pool2d", "Tensor", "Conv2d", "Conv2dInputGrad", "Conv2dWeightGrad",
+           "MaxPool2d", "PoolScatter", "PoolGather"]

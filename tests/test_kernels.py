@@ -170,10 +170,11 @@ def test_cpu_winograd_path(tile, chunk_bytes):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cpu, "_FAST_GEMM", False)
         mp.setattr(cpu, "_WINOGRAD_MIN_CHANNELS", 1)
+        mp.setattr(cpu, "_WINOGRAD_DTYPES", tuple(map(np.dtype, DTYPES)))
         mp.setattr(cpu_winograd, "TILE", tile)
         mp.setattr(cpu_winograd, "CHUNK_BYTES", chunk_bytes)
         for x_shape, w_shape, padding in cases:
-            assert cpu._use_winograd(x_shape[1], w_shape[0], *w_shape[2:], (1, 1))
+            assert cpu._use_winograd(np.dtype(np.float32), x_shape[1], w_shape[0], *w_shape[2:], (1, 1))
             for dtype in DTYPES:
                 x, w = rand(rng, x_shape, dtype), rand(rng, w_shape, dtype)
                 gy = rand(rng, reference.conv2d_forward(x, w, (1, 1), padding).shape, dtype)
@@ -189,6 +190,7 @@ def test_cpu_winograd_on_random_shapes(case):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cpu, "_FAST_GEMM", False)
         mp.setattr(cpu, "_WINOGRAD_MIN_CHANNELS", 1)
+        mp.setattr(cpu, "_WINOGRAD_DTYPES", tuple(map(np.dtype, DTYPES)))
         check_conv(CPU, x, w, gy, case["stride"], case["padding"])
 
 
@@ -258,6 +260,7 @@ def test_cpu_winograd_adjoint_identities(case):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cpu, "_FAST_GEMM", False)
         mp.setattr(cpu, "_WINOGRAD_MIN_CHANNELS", 1)
+        mp.setattr(cpu, "_WINOGRAD_DTYPES", tuple(map(np.dtype, DTYPES)))
         check_conv_adjoints(CPU, case)
 
 

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {
     "01_autodiff.py": ["01_higher_derivatives.png", "01_finite_differences.png"],
-    "02_cnn_layers.py": ["02_im2col.png", "02_timing.png"],
+    "02_cnn_layers.py": ["02_ties.png", "02_im2col.png", "02_timing.png"],
     "03_training.py": ["03_training_noise.png", "03_demo_training.png", "03_validation_accuracy.png"],
     "04_sensitivity_maps.py": ["04_visualisation.png", "04_capping.png"],
     "05_noisy_gradients.py": ["05_noisy_gradients.png", "05_maps_along_path.png"],

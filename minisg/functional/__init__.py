@@ -5,25 +5,30 @@ follows NumPy; a gradient is summed back to the shape of its input (sum_to). One
 family, read in this order:
 
 - ``operands``    — checking an op's operands; sum_to and broadcast_to;
-- ``elementwise`` — add, mul, exp, tanh, ... and dropout;
+- ``elementwise`` — add, mul, exp, tanh, sigmoid, leaky_relu, clip, relu6, ... and dropout;
 - ``relu_rules``  — relu and its three backward rules (gradient, guided, deconv);
-- ``shapes``      — reshape, transpose, getitem; to_device and cast;
+- ``shapes``      — reshape, transpose, getitem, pad, concat; to_device and cast;
 - ``reductions``  — sum, mean, max;
 - ``linear``      — matmul, linear, upsample_bilinear;
-- ``losses``      — log_softmax, softmax, cross_entropy.
+- ``losses``      — log_softmax, softmax, cross_entropy;
+- ``normalization`` — batch_norm (inference, with running statistics).
 
-conv2d and max_pool2d live in minisg/conv.py and are re-exported here. Importing this package
+conv2d (dense, grouped, depthwise) lives in minisg/conv.py, max_pool2d, avg_pool2d and
+global_avg_pool2d in minisg/pooling.py; they are re-exported here. Importing this package
 also gives Tensor its operators (a + b, a @ b, a[i], a.sum(), ...).
 """
 from ..autograd import Tensor
-from .elementwise import add, div, dropout, exp, log, mul, neg, pow, sigmoid, softplus, sub, tanh  # noqa: A004
+from .elementwise import (add, clip, div, dropout, exp, leaky_relu, log, mul, neg, pow, relu6,  # noqa: A004
+                          sigmoid, softplus, sub, tanh)
 from .linear import linear, matmul, upsample_bilinear
 from .losses import cross_entropy, log_softmax, softmax
+from .normalization import batch_norm
 from .operands import broadcast_to, sum_to
 from .reductions import max, mean, sum  # noqa: A004 (F.sum and F.max, as torch's)
 from .relu_rules import RELU_RULES, relu, relu_rule
-from .shapes import cast, flatten, getitem, reshape, to_device, transpose
-from ..conv import conv2d, max_pool2d  # Functions over the kernels (minisg/conv.py)
+from .shapes import cast, concat, flatten, getitem, pad, reshape, to_device, transpose
+from ..conv import conv2d  # Functions over the kernels (minisg/conv.py, minisg/pooling.py)
+from ..pooling import avg_pool2d, global_avg_pool2d, max_pool2d
 
 
 def _attach_operators():
@@ -56,3 +61,9 @@ def _attach_operators():
 
 
 _attach_operators()
+
+__all__ = ["Tensor", "add", "clip", "div", "dropout", "exp", "leaky_relu", "log", "mul", "neg", "pow", "relu6",
+           "sigmoid", "softplus", "sub", "tanh", "linear", "matmul", "upsample_bilinear", "cross_entropy",
+           "log_softmax", "softmax", "batch_norm", "broadcast_to", "sum_to", "max", "mean", "sum", "RELU_RULES",
+           "relu", "relu_rule", "cast", "concat", "flatten", "getitem", "pad", "reshape", "to_device",
+           "transpose", "conv2d", "avg_pool2d", "global_avg_pool2d", "max_pool2d"]

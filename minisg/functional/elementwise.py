@@ -1,8 +1,11 @@
-"""Elementwise arithmetic and functions, and dropout (a random elementwise mask).
+"""Elementwise arithmetic and functions (exp, tanh, sigmoid, leaky_relu, clip, relu6, ...), and
+dropout (a random elementwise mask).
 
 A binary op broadcasts as NumPy does; its backward sums each gradient back to its input's
 shape (sum_to).
 """
+import numbers
+
 import numpy as np
 
 from .. import backend
@@ -124,6 +127,43 @@ class Softplus(Function):
         return g * sigmoid(self.inputs[0])
 
 
+class LeakyReLU(Function):
+    """x where x > 0, negative_slope * x elsewhere (so the slope at 0 is negative_slope, as in
+    PyTorch)."""
+
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        # each element's slope, a constant of the graph (as ReLU's mask)
+        self.slopes = backend.get_array_module(x).where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        return x * self.slopes
+
+    def backward(self, g):
+        return g * Tensor(self.slopes)
+
+
+class Clip(Function):
+    """x limited to [low, high] (a bound may be None). The gradient is 1 strictly inside and 0 at
+    or beyond a bound: PyTorch's convention for hardtanh and relu6, and minisg's relu'(0) = 0."""
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y, inside = x, xp.ones(x.shape, dtype=bool)
+        if self.low is not None:
+            y, inside = xp.maximum(y, x.dtype.type(self.low)), inside & (x > self.low)
+        if self.high is not None:
+            y, inside = xp.minimum(y, x.dtype.type(self.high)), inside & (x < self.high)
+        self.inside = inside
+        return y
+
+    def backward(self, g):
+        return g * Tensor(self.inside.astype(g.dtype))
+
+
 def add(a, b):
     return Add()(*operands("add", a, b))
 
@@ -168,6 +208,30 @@ def sigmoid(x):
 
 def softplus(x):
     return Softplus()(float_tensor("softplus", x))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    if not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
+    return LeakyReLU(negative_slope)(float_tensor("leaky_relu", x))
+
+
+def clip(x, min=None, max=None):  # noqa: A002 (torch.clamp's and np.clip's argument names)
+    """x limited to [min, max]; either bound may be None. Gradient 1 where min < x < max."""
+    x = float_tensor("clip", x)
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not isinstance(bound, numbers.Real):
+            raise TypeError(f"clip: {name} must be a number or None, got {bound!r}")
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min must be at most max, got min={min} and max={max}")
+    if min is None and max is None:
+        return x
+    return Clip(min, max)(x)
+
+
+def relu6(x):
+    """min(max(x, 0), 6), MobileNet's activation; gradient 1 on 0 < x < 6 only."""
+    return clip(x, 0.0, 6.0)
 
 
 def dropout(x, p=0.5, training=True, rng=None):

@@ -5,8 +5,9 @@ Three modules share the same function names and signatures:
 - ``reference`` — slow, obviously-correct Python loops: the oracle for tests and lessons;
 - ``cpu``       — Numba ``njit(parallel=True, cache=True)`` versions (NumPy arrays): ``cpu`` picks
                   an algorithm per call, the ``cpu_*`` modules implement them (im2col, Winograd,
-                  sparse scatter, pooling, Adam);
-- ``gpu``       — CuPy versions (CuPy arrays).
+                  sparse scatter, pooling, Adam, the tie step ``cpu_ties``);
+- ``gpu``       — CuPy versions (CuPy arrays); ``array_*`` modules hold whole-array versions
+                  that NumPy runs too (``array_ties``: the tie step by sorting).
 
 ``contract`` holds what the three check and compute alike (dtypes, output sizes).
 
@@ -22,6 +23,18 @@ conv2d_backward_input(gy, w, input_hw, stride, padding) -> gx
     sum(gy * conv2d_forward(x, w)) with respect to x.
 conv2d_backward_weight(x, gy, kernel_hw, stride, padding) -> gw
     gw (O, C, KH, KW), the gradient of sum(gy * conv2d_forward(x, w)) with respect to w.
+depthwise_conv2d_forward(x, w, stride, padding) -> y
+    Every channel with its own filter: x (N, C, H, W), w (C, 1, KH, KW) -> y (N, C, OH, OW),
+    y[n,c,i,j] = sum_{a,b} x_pad[n, c, i*sh + a, j*sw + b] * w[c, 0, a, b].
+depthwise_conv2d_backward_input(gy, w, input_hw, stride, padding) -> gx
+depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding) -> gw (C, 1, KH, KW)
+    Its two adjoints, as for conv2d. (cpu: direct Numba loops; gpu: array_depthwise, whole-array
+    code that NumPy runs too.)
+    Every forward convolution gives bit-identical outputs for identical input patches (equal
+    values, zero padding counting as zeros, -0.0 as 0.0): then values that tie in exact
+    arithmetic tie in fact, and max-pool's rule, not rounding, routes their gradient. BLAS and
+    Winograd do not promise that across positions, so conv2d_forward ends with the tie step
+    (cpu_ties, array_ties); the direct depthwise loops sum in one fixed order and need none.
 max_pool2d_forward(x, kernel, stride) -> (y, argmax)
     kernel, stride: (rows, cols). No padding. y (N, C, OH, OW) is the window maximum,
     argmax (N, C, OH, OW) int64 holds the flat index ``row * W + col`` inside the (H, W) plane

@@ -4,10 +4,13 @@ Numba loops do the data movement, NumPy's BLAS (``np.matmul``) the arithmetic. T
 live in their own modules, each with its explanation:
 
 - ``cpu_im2col``   convolution as a matrix product, chunk by chunk: the general case;
-- ``cpu_winograd`` Winograd's minimal filtering: stride 1 with many channels, about 6 times
-                   fewer multiplications for 5x5 kernels (BLAS does the bulk of the work);
+- ``cpu_winograd`` Winograd's minimal filtering: float64, stride 1 with many channels, about
+                   6 times fewer multiplications for 5x5 kernels (BLAS does the bulk of the work);
+- ``cpu_ties``     the last step of every forward convolution: identical input patches get
+                   bit-identical outputs, so max-pool ties are exact ties;
 - ``cpu_sparse``   the input gradient from the non-zeros of a sparse gy (after ReLU and
                    max-pool), skipping the dense transposed convolution;
+- ``cpu_depthwise`` depthwise convolution (one filter per channel) as direct loops;
 - ``cpu_pool``     max-pooling, with an unrolled kernel for 2x2 windows;
 - ``cpu_optim``    the fused Adam update;
 - ``cpu_layout``   padding, NCHW <-> NHWC and chunking, shared by the convolution paths.
@@ -21,8 +24,9 @@ import os
 
 import numpy as np
 
-from . import cpu_im2col, cpu_optim, cpu_pool, cpu_sparse, cpu_threads, cpu_winograd
+from . import cpu_im2col, cpu_optim, cpu_pool, cpu_sparse, cpu_threads, cpu_ties, cpu_winograd
 from .contract import float_dtype, out_size
+from . import cpu_depthwise, cpu_layout  # depthwise convolution (the functions at the end)
 
 # ----------------------------------------------------------------------------------------------
 # The rules
@@ -34,6 +38,10 @@ from .contract import float_dtype, out_size
 # on the MNIST conv2, batch 128: 33 vs 39 ms for the three passes; with AVX2 GEMMs 48 vs 44 ms).
 _FAST_GEMM = os.environ.get("OPENBLAS_CORETYPE", "").lower() in ("skylakex", "cooperlake", "sapphirerapids")
 _WINOGRAD_MIN_CHANNELS = 16  # below this the GEMMs are too small to be worth transforming
+# Winograd's transforms cost accuracy: float32 maps of the MNIST net were 3e-6 of their peak
+# from the exact ones (im2col: 3e-7, as PyTorch), so float32 takes im2col; in float64 the
+# error is about 1e-14 and Winograd's fewer flops still pay.
+_WINOGRAD_DTYPES = (np.dtype(np.float64),)
 
 # gy's share of non-zeros at most, and the contiguous update (KW*C values) at least, for the
 # scatter of the non-zeros to beat the dense transposed convolution (measured, cpu_sparse.py)
@@ -41,10 +49,10 @@ _SPARSE_MAX_DENSITY = 0.125
 _SPARSE_MIN_ROW = 32
 
 
-def _use_winograd(C, O, kh, kw, stride):
-    """Winograd for stride-1 kernels of 2 to 5 taps a side between layers of many channels."""
-    return (not _FAST_GEMM and tuple(stride) == (1, 1) and 2 <= kh <= 5 and 2 <= kw <= 5
-            and min(C, O) >= _WINOGRAD_MIN_CHANNELS)
+def _use_winograd(dtype, C, O, kh, kw, stride):
+    """Winograd for float64, stride-1 kernels of 2 to 5 taps a side between layers of many channels."""
+    return (not _FAST_GEMM and dtype in _WINOGRAD_DTYPES and tuple(stride) == (1, 1)
+            and 2 <= kh <= 5 and 2 <= kw <= 5 and min(C, O) >= _WINOGRAD_MIN_CHANNELS)
 
 
 def _sparse_enough(gy, row_length):
@@ -76,9 +84,11 @@ def conv2d_forward(x, w, stride, padding):
     x = _contiguous(x)
     w = _contiguous(w, x.dtype)
     O, C, kh, kw = w.shape
-    if _use_winograd(C, O, kh, kw, stride):
-        return cpu_winograd.conv(x, w, padding)
-    return cpu_im2col.conv(x, w, stride, padding)
+    if _use_winograd(x.dtype, C, O, kh, kw, stride):
+        y = cpu_winograd.conv(x, w, padding)
+    else:
+        y = cpu_im2col.conv(x, w, stride, padding)
+    return cpu_ties.equalise(x, y, (kh, kw), stride, padding)  # exact max-pool ties
 
 
 def conv2d_backward_input(gy, w, input_hw, stride, padding):
@@ -90,7 +100,7 @@ def conv2d_backward_input(gy, w, input_hw, stride, padding):
     ph, pw = padding
     if _sparse_enough(gy, kw * C):
         return cpu_sparse.input_grad(gy, w, input_hw, stride, padding)
-    if _use_winograd(O, C, kh, kw, stride) and ph < kh and pw < kw:
+    if _use_winograd(gy.dtype, O, C, kh, kw, stride) and ph < kh and pw < kw:
         # with stride 1 the input gradient is the 'full' convolution of gy with the kernel
         # turned by 180 degrees and its two channel axes swapped
         return cpu_winograd.conv(gy, w, (kh - 1 - ph, kw - 1 - pw), turned=True)
@@ -102,7 +112,7 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
     kernel_hw, stride, padding = _pair(kernel_hw), _pair(stride), _pair(padding)
     x = _contiguous(x)
     gy = _contiguous(gy, x.dtype)
-    if _use_winograd(x.shape[1], gy.shape[1], *kernel_hw, stride):
+    if _use_winograd(x.dtype, x.shape[1], gy.shape[1], *kernel_hw, stride):
         return cpu_winograd.weight_grad(x, gy, kernel_hw, padding)
     return cpu_im2col.weight_grad(x, gy, kernel_hw, stride, padding)
 
@@ -153,3 +163,60 @@ def adam_update(param, grad, m, v, step_size, beta1, beta2, eps):
     cpu_optim.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                           cast(step_size), cast(beta1), cast(beta2), cast(eps))
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Depthwise convolution (kernels/__init__.py): direct loops, one plane per task (cpu_depthwise)
+# ----------------------------------------------------------------------------------------------
+
+def _check_depthwise_weight(w, channels):
+    if w.ndim != 4 or w.shape[:2] != (channels, 1):
+        raise ValueError(f"depthwise convolution: w must have shape ({channels}, 1, KH, KW) for "
+                         f"{channels} channels, got {w.shape}")
+
+
+def _zero_padded(x, padding):
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    x_padded = np.empty((N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    cpu_layout.pad_nchw(x, ph, pw, x_padded)
+    return x_padded
+
+
+def depthwise_conv2d_forward(x, w, stride, padding):
+    cpu_threads.prepare()
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    x = _contiguous(x)
+    w = _contiguous(w, x.dtype)
+    N, C, H, W = x.shape
+    _check_depthwise_weight(w, C)
+    kh, kw = w.shape[2:]
+    y = np.empty((N, C, out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)), x.dtype)
+    cpu_depthwise.forward(_zero_padded(x, (ph, pw)), w, sh, sw, y)
+    return y
+
+
+def depthwise_conv2d_backward_input(gy, w, input_hw, stride, padding):
+    cpu_threads.prepare()
+    (H, W), (sh, sw), (ph, pw) = _pair(input_hw), _pair(stride), _pair(padding)
+    gy = _contiguous(gy)
+    w = _contiguous(w, gy.dtype)
+    N, C = gy.shape[:2]
+    _check_depthwise_weight(w, C)
+    gx_padded = np.empty((N, C, H + 2 * ph, W + 2 * pw), gy.dtype)
+    cpu_depthwise.input_grad(gy, w, sh, sw, gx_padded)
+    return np.ascontiguousarray(gx_padded[:, :, ph:ph + H, pw:pw + W])
+
+
+def depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
+    cpu_threads.prepare()
+    (kh, kw), (sh, sw), padding = _pair(kernel_hw), _pair(stride), _pair(padding)
+    x = _contiguous(x)
+    gy = _contiguous(gy, x.dtype)
+    C = x.shape[1]
+    gw = np.empty((C, 1, kh, kw), x.dtype)
+    rows = np.empty((C, gy.shape[3]), x.dtype)
+    cpu_depthwise.weight_grad(_zero_padded(x, padding), gy, sh, sw, rows, gw)
+    return gw

@@ -7,6 +7,7 @@ with atomics, as the contract does not pass it the window geometry.
 """
 import cupy
 
+from . import array_depthwise, array_ties
 from .contract import float_dtype, out_size
 
 _THREADS = 256
@@ -123,8 +124,8 @@ def conv2d_forward(x, w, stride, padding):
     O, _, kh, kw = w.shape
     cols, OH, OW = _im2col(x, kh, kw, stride, padding)
     # y[n] (O, P) = w (O, K) @ cols[n] (K, P): one strided-batched GEMM
-    y = cupy.matmul(w.reshape(O, -1), cols)
-    return y.reshape(x.shape[0], O, OH, OW)
+    y = cupy.matmul(w.reshape(O, -1), cols).reshape(x.shape[0], O, OH, OW)
+    return array_ties.equalise(x, y, (kh, kw), stride, padding)  # exact max-pool ties
 
 
 def conv2d_backward_input(gy, w, input_hw, stride, padding):
@@ -200,3 +201,18 @@ def adam_update(param, grad, m, v, step_size, beta1, beta2, eps):
     """One Adam step, in place on param, m and v, in one fused kernel; see reference.py."""
     t = param.dtype.type
     _adam_kernel(grad.astype(param.dtype, copy=False), t(step_size), t(beta1), t(beta2), t(eps), param, m, v)
+
+
+# Depthwise convolution (kernels/__init__.py): KH*KW whole-array multiply-adds, written for
+# NumPy and CuPy alike in array_depthwise (and tested there with NumPy).
+
+def depthwise_conv2d_forward(x, w, stride, padding):
+    return array_depthwise.depthwise_conv2d_forward(x, w, stride, padding)
+
+
+def depthwise_conv2d_backward_input(gy, w, input_hw, stride, padding):
+    return array_depthwise.depthwise_conv2d_backward_input(gy, w, input_hw, stride, padding)
+
+
+def depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
+    return array_depthwise.depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding)

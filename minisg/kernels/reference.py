@@ -69,6 +69,28 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
     return gw
 
 
+def depthwise_conv2d_forward(x, w, stride, padding):
+    """Channel c of y is channel c of x convolved with its own filter w[c] (w is (C, 1, KH, KW)):
+    the dense convolution above, one channel at a time."""
+    x, w = _checked(x), _checked(w)
+    return np.concatenate([conv2d_forward(x[:, c:c + 1], w[c:c + 1], stride, padding)
+                           for c in range(x.shape[1])], axis=1)
+
+
+def depthwise_conv2d_backward_input(gy, w, input_hw, stride, padding):
+    """gx = d/dx sum(gy * depthwise_conv2d_forward(x, w)), one channel at a time."""
+    gy, w = _checked(gy), _checked(w)
+    return np.concatenate([conv2d_backward_input(gy[:, c:c + 1], w[c:c + 1], input_hw, stride, padding)
+                           for c in range(gy.shape[1])], axis=1)
+
+
+def depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
+    """gw = d/dw sum(gy * depthwise_conv2d_forward(x, w)), one channel at a time."""
+    x, gy = _checked(x), _checked(gy)
+    return np.concatenate([conv2d_backward_weight(x[:, c:c + 1], gy[:, c:c + 1], kernel_hw, stride, padding)
+                           for c in range(x.shape[1])], axis=0)
+
+
 def max_pool2d_forward(x, kernel, stride):
     """y = the maximum of each window; argmax = its flat index row * W + col in the (H, W)
     plane. A strict '>' while scanning the window row by row keeps the FIRST maximum on ties."""
@@ -119,3 +141,4 @@ def adam_update(param, grad, m, v, step_size, beta1, beta2, eps):
     v *= beta2
     v += (1 - beta2) * grad * grad
     param -= step_size * m / (np.sqrt(v) + eps)
+
