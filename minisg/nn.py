@@ -1,13 +1,14 @@
 """Layers as Modules (PyTorch names): parameters, train/eval, state_dict, named Sequential."""
 import contextlib
 import math
+import threading
 from collections import OrderedDict
 
 import numpy as np
 
 from . import backend
 from . import functional as F
-from .autograd import Tensor
+from .autograd import FLOAT_DTYPES, Tensor, is_grad_enabled
 
 
 class Parameter(Tensor):
@@ -18,7 +19,14 @@ class Parameter(Tensor):
 
 
 class Module:
-    """Base class: a callable with named sub-modules and parameters."""
+    """Base class: a callable with named sub-modules and parameters.
+
+    Every submodule has a dotted name ("block.conv"); ``run_with_taps(x, names)`` runs the
+    model once and also returns those submodules' outputs: how CAM methods read a layer.
+    """
+
+    default_cam_layer = None       # CAM methods' layer when given none (None: they pick one)
+    _capture = threading.local()   # .wanted, .taps: what run_with_taps collects in this thread
 
     def __init__(self):
         self.training = True
@@ -27,10 +35,67 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, *args):
-        return self.forward(*args)
+        output = self.forward(*args)
+        wanted = getattr(Module._capture, "wanted", None)
+        if wanted and id(self) in wanted:          # nothing captured: one lookup, no more
+            output = Module._record_tap(output, wanted[id(self)], Module._capture.taps)
+        return output
 
     def named_children(self):
         return [(k, v) for k, v in vars(self).items() if isinstance(v, Module)]
+
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for every submodule below this one, depth first:
+        ("block", ...), ("block.conv", ...), ("block.relu", ...), ("fc", ...). Not the module itself."""
+        for name, child in self.named_children():
+            yield prefix + name, child
+            yield from child.named_modules(prefix + name + ".")
+
+    @property
+    def tensor_names(self):
+        """The names run_with_taps accepts: every submodule's dotted name, depth first."""
+        return [name for name, _ in self.named_modules()]
+
+    def run_with_taps(self, x, names):
+        """(output, {name: Tensor}): ONE forward pass that also returns the named submodules' outputs.
+
+        The taps stay in the autograd graph: grad(score, taps[name]) is dS/dA, and with
+        create_graph=True it can be differentiated again. When nothing before a tap needs a
+        gradient (frozen parameters, an input without requires_grad: every method's case), the
+        tap becomes a leaf, so only what follows it is recorded, as if the model were split
+        there. The dict is in call order; a module called twice counts with its last call; a
+        submodule that did not run is missing. Per thread: worker threads capture their own.
+        """
+        wanted = self._modules_to_tap([names] if isinstance(names, str) else names)
+        saved = getattr(Module._capture, "wanted", None), getattr(Module._capture, "taps", None)
+        Module._capture.wanted, Module._capture.taps = wanted, {}
+        try:
+            output = self(x)
+            return output, Module._capture.taps
+        finally:
+            Module._capture.wanted, Module._capture.taps = saved   # a run_with_taps inside a forward
+
+    def _modules_to_tap(self, names):
+        """{id(submodule): [its requested names]}, or an error naming the unknown one."""
+        modules = dict(self.named_modules())
+        wanted = {}
+        for name in names:
+            if name not in modules:
+                raise ValueError(f"layer: unknown layer {name!r}; valid layer names: {self.tensor_names}")
+            wanted.setdefault(id(modules[name]), []).append(name)
+        return wanted
+
+    @staticmethod
+    def _record_tap(output, names, taps):
+        """Keep a submodule's output under its names (latest call last); make it a leaf when no
+        gradient could reach it otherwise, so that the score can be differentiated at it."""
+        if (isinstance(output, Tensor) and not output.requires_grad and is_grad_enabled()
+                and output.dtype in FLOAT_DTYPES):
+            output = Tensor(output.data, requires_grad=True)
+        for name in names:
+            taps.pop(name, None)
+            taps[name] = output
+        return output
 
     def named_parameters(self, prefix=""):
         """(dotted name, Parameter) pairs, e.g. ('conv1.weight', ...), in definition order."""
@@ -56,36 +121,64 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    BUFFERS = ()  # names of plain-array attributes saved with the parameters (BatchNorm2d's statistics)
+
+    def named_buffers(self, prefix=""):
+        """(dotted name, array) of every buffer: state that is saved but not trained."""
+        for name in self.BUFFERS:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.named_children():
+            yield from child.named_buffers(prefix + name + ".")
+
+    def _map_buffers(self, convert, prefix=""):
+        """Replace every buffer, in this module and below, by convert(dotted name, array)."""
+        for name in self.BUFFERS:
+            setattr(self, name, convert(prefix + name, getattr(self, name)))
+        for name, child in self.named_children():
+            child._map_buffers(convert, prefix + name + ".")
+
     def state_dict(self):
-        """{name: NumPy array copy} of every parameter."""
-        return OrderedDict((name, p.numpy().copy()) for name, p in self.named_parameters())
+        """{name: NumPy array copy} of every parameter and buffer."""
+        state = OrderedDict((name, p.numpy().copy()) for name, p in self.named_parameters())
+        state.update((name, backend.to_numpy(array).copy()) for name, array in self.named_buffers())
+        return state
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; every key and shape must match (the error names them)."""
-        own = dict(self.named_parameters())
+        """Copy arrays into the parameters and buffers; every key and shape must match (the error
+        names them)."""
+        own = {name: p.data for name, p in self.named_parameters()}
+        own.update(self.named_buffers())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for name, p in own.items():
+        for name, current in own.items():
             value = np.asarray(backend.to_numpy(state[name]))
-            if value.shape != p.shape:
-                raise ValueError(f"load_state_dict: {name} has shape {value.shape}, the model expects {p.shape}")
-            p.data = p.xp.asarray(value.astype(p.dtype))
+            if value.shape != current.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {value.shape}, the model expects {current.shape}")
+
+        def converted(name, current):
+            return backend.get_array_module(current).asarray(np.asarray(backend.to_numpy(state[name])).astype(current.dtype))
+
+        for name, p in self.named_parameters():
+            p.data = converted(name, p.data)
+        self._map_buffers(converted)
         return self
 
     def to(self, device):
-        """Move every parameter to 'cpu' or 'gpu' in place; returns self."""
+        """Move every parameter and buffer to 'cpu' or 'gpu' in place; returns self."""
         for p in self.parameters():
             p.data = backend.to_device(p.data, device)
             p.grad = None
+        self._map_buffers(lambda name, array: backend.to_device(array, device))
         return self
 
     def astype(self, dtype):
-        """Cast every parameter (e.g. to float64 for gradient checks); returns self."""
+        """Cast every parameter and buffer (e.g. to float64 for gradient checks); returns self."""
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
+        self._map_buffers(lambda name, array: array.astype(dtype))
         return self
 
     def __repr__(self):
@@ -156,27 +249,36 @@ def _init_bias(size, fan_in, bias_init, rng, dtype):
 
 
 class Conv2d(Module):
-    """Weight (out, in, kh, kw) and bias (out,), PyTorch layout."""
+    """Weight (out, in/groups, kh, kw) and bias (out,), PyTorch layout.
+
+    padding: an int, (rows, cols), (top, left, bottom, right) or 'same'. groups splits the
+    channels into independent convolutions (groups == in_channels: depthwise), as in F.conv2d.
+    """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 init="kaiming", bias_init=None, rng=None, dtype=np.float32):
+                 init="kaiming", bias_init=None, rng=None, dtype=np.float32, groups=1):
         super().__init__()
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         if padding == "same":
             if stride != 1 or kh % 2 == 0 or kw % 2 == 0:
                 raise ValueError("Conv2d: padding='same' needs stride 1 and odd kernel sizes")
             padding = (kh // 2, kw // 2)
-        self.stride, self.padding = stride, padding
-        fan_in = in_channels * kh * kw
-        self.weight = _init_weight((out_channels, in_channels, kh, kw), fan_in, init, rng, dtype)
+        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups must be an int >= 1 that divides in_channels "
+                             f"({in_channels}) and out_channels ({out_channels}), got {groups!r}")
+        self.stride, self.padding, self.groups = stride, padding, groups
+        fan_in = in_channels // groups * kh * kw
+        self.weight = _init_weight((out_channels, in_channels // groups, kh, kw), fan_in, init, rng, dtype)
         self.bias = _init_bias(out_channels, fan_in, bias_init, rng, dtype) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
 
     def __repr__(self):
         o, i, kh, kw = self.weight.shape
-        return f"Conv2d({i}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding})"
+        groups = f", groups={self.groups}" if self.groups != 1 else ""
+        return (f"Conv2d({i * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, "
+                f"padding={self.padding}{groups})")
 
 
 class Linear(Module):
@@ -204,15 +306,20 @@ class ReLU(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None):
+    """F.max_pool2d: padding (int, (rows, cols) or (top, left, bottom, right)) never wins."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride
+        self.padding, self.ceil_mode = padding, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def __repr__(self):
-        return f"MaxPool2d({self.kernel_size}, stride={self.stride or self.kernel_size})"
+        extra = (f", padding={self.padding}" if self.padding != 0 else "") + (
+            ", ceil_mode=True" if self.ceil_mode else "")
+        return f"MaxPool2d({self.kernel_size}, stride={self.stride or self.kernel_size}{extra})"
 
 
 class Dropout(Module):
@@ -248,6 +355,97 @@ class Tanh(Module):
         return F.tanh(x)
 
 
+class AvgPool2d(Module):
+    """F.avg_pool2d, with PyTorch's divisor rules (count_include_pad, ceil_mode)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def __repr__(self):
+        return (f"AvgPool2d({self.kernel_size}, stride={self.stride or self.kernel_size}, padding="
+                f"{self.padding}, ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad})")
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation with fixed running statistics (inference only: it always normalises
+    with running_mean and running_var, in training mode too; minisg does not train it).
+
+    weight and bias are Parameters (None with affine=False); running_mean and running_var are
+    plain arrays (no gradient, no optimizer step): buffers, which state_dict, load_state_dict,
+    to() and astype() handle with the parameters (Module.named_buffers). momentum
+    is accepted for PyTorch's signature and unused (it only matters in training).
+    """
+
+    BUFFERS = ("running_mean", "running_var")
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
+        super().__init__()
+        xp = backend.default_xp()
+        self.eps, self.momentum = eps, momentum
+        self.weight = Parameter(xp.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(xp.zeros(num_features, dtype=dtype)) if affine else None
+        self.running_mean = xp.zeros(num_features, dtype=dtype)
+        self.running_var = xp.ones(num_features, dtype=dtype)
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.running_mean.shape[0]}, eps={self.eps}, affine={self.weight is not None})"
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def __repr__(self):
+        return f"LeakyReLU(negative_slope={self.negative_slope})"
+
+
+class ReLU6(Module):
+    def forward(self, x):
+        return F.relu6(x)
+
+    def __repr__(self):
+        return "ReLU6()"
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return F.sigmoid(x)
+
+    def __repr__(self):
+        return "Sigmoid()"
+
+
+class ZeroPad2d(Module):
+    """Zeros around the (H, W) planes; padding is an int or (left, right, top, bottom) (PyTorch's
+    order for this layer, unlike conv2d's (top, left, bottom, right))."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
+        if len(self.padding) != 4:
+            raise ValueError(f"ZeroPad2d: padding must be an int or (left, right, top, bottom), got {padding!r}")
+
+    def forward(self, x):
+        left, right, top, bottom = self.padding
+        return F.pad(x, ((0, 0),) * (x.ndim - 2) + ((top, bottom), (left, right)))
+
+    def __repr__(self):
+        return f"ZeroPad2d({self.padding})"
+
+
 class GlobalAvgPool2d(Module):
     """Mean over H and W: (N, C, H, W) -> (N, C)."""
 
@@ -260,7 +458,9 @@ class Sequential(Module):
 
     Unnamed layers get their position as name. ``model["relu2"]`` is a layer;
     ``model.split("relu2")`` returns (body up to and including relu2, head after it), so
-    ``head(body(x)) == model(x)`` and a method can look at relu2's activations.
+    ``head(body(x)) == model(x)``. (CAM methods read a layer with run_with_taps instead,
+    which works on any Module.) A Sequential with a layer named relu2 makes it its
+    default_cam_layer: the MNIST networks' last conv layer (METHODS.md §1).
     """
 
     def __init__(self, *layers):
@@ -271,6 +471,7 @@ class Sequential(Module):
             if name in self.layers:
                 raise ValueError(f"Sequential: the layer name {name!r} is used twice")
             self.layers[name] = layer
+        self.default_cam_layer = "relu2" if "relu2" in self.layers else None
 
     def named_children(self):
         return list(self.layers.items())

@@ -135,3 +135,18 @@ def test_module_to_gpu_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is available here")
     with pytest.raises(minisg.DeviceError, match="pip install minisg"):
         tiny_net().to("gpu")
+
+
+def test_buffers_travel_with_the_parameters_of_a_container():
+    """BatchNorm2d's running statistics are buffers: a Sequential saves, loads and casts them."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(("conv", nn.Conv2d(2, 3, 3, rng=rng)), ("bn", nn.BatchNorm2d(3)))
+    model["bn"].running_mean = rng.normal(size=3).astype(np.float32)
+    state = model.state_dict()
+    assert {"bn.running_mean", "bn.running_var", "bn.weight", "conv.weight"} <= set(state)
+    other = nn.Sequential(("conv", nn.Conv2d(2, 3, 3)), ("bn", nn.BatchNorm2d(3)))
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other["bn"].running_mean, state["bn.running_mean"])
+    assert other.astype(np.float64)["bn"].running_var.dtype == np.float64
+    with pytest.raises(KeyError, match=r"missing keys \['bn.running_var'\]"):
+        other.load_state_dict({k: v for k, v in state.items() if k != "bn.running_var"})

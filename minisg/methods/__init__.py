@@ -5,6 +5,9 @@
 
 Pixel methods return a NumPy array shaped like x; CAM methods return (N, H, W) maps at the
 input resolution (or the layer's with upsample=False), unnormalised unless normalize=True.
+Any minisg Module works; CAM methods read their layer through Module.run_with_taps, so
+layer= is a tap name ("relu2", "block.relu", a graph model's tensor name), and None is the
+model's default_cam_layer or else its last layer with a 4-D output (METHODS.md §7).
 The score is the pre-softmax logit; target None is the clean input's predicted class, held
 fixed for every noisy or path sample. The model runs in eval mode (its flags are restored),
 and maps are computed in the model's dtype.
@@ -12,7 +15,7 @@ and maps are computed in the model's dtype.
 METHODS maps a name to each function (for the command line and the demos).
 """
 from .gradcam import gradcam, gradcam_pp, gradcampp_alpha
-from .gradcam_derivatives import autodiff_derivatives, closed_form_derivatives
+from .gradcam_derivatives import autodiff_derivatives, closed_form_derivatives, tapped_autodiff_derivatives
 from .gradients import gradient_x_input, vanilla_gradient
 from .guided import deconvnet, guided_backprop, guided_gradcam
 from .integrated_gradients import integrated_gradients, path_points_and_weights
@@ -42,5 +45,5 @@ __all__ = [
     "guided_backprop", "deconvnet", "guided_gradcam", "gradcam", "gradcam_pp",
     "smooth_gradcam_pp", "occlusion", "METHODS", "PIXEL_METHODS", "CAM_METHODS",
     "path_points_and_weights", "gradcampp_alpha", "closed_form_derivatives",
-    "autodiff_derivatives", "selection_mask",
+    "autodiff_derivatives", "tapped_autodiff_derivatives", "selection_mask",
 ]

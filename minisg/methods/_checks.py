@@ -104,10 +104,33 @@ def check_target_range(target, num_classes):
     return target
 
 
+def check_tappable(model):
+    """CAM methods read a layer through the model's taps (minisg's Module, or a graph model)."""
+    if not hasattr(model, "run_with_taps") or not hasattr(model, "tensor_names"):
+        raise TypeError(f"layer: CAM methods need a minisg Module (a model with run_with_taps and "
+                        f"tensor_names), got {type(model).__name__}")
+    return model
+
+
 def check_layer(model, layer):
-    """(body, head) of a named Sequential split after `layer`, or an error listing the names."""
-    if not hasattr(model, "split") or not hasattr(model, "layer_names"):
-        raise TypeError(f"layer: CAM methods need an nn.Sequential with named layers, got {type(model).__name__}")
-    if layer not in model.layer_names:
-        raise ValueError(f"layer: unknown layer {layer!r}; valid layer names: {model.layer_names}")
-    return model.split(layer)
+    """`layer` if it names one of the model's taps (a dotted submodule name such as "relu2" or
+    "block.relu", or a graph model's tensor name), else an error listing the valid names."""
+    names = list(check_tappable(model).tensor_names)
+    if layer not in names:
+        raise ValueError(f"layer: unknown layer {layer!r}; valid layer names: {listed(names)}")
+    return layer
+
+
+def listed(names, most=20):
+    """names as a list, or, for a big graph, its first and last three and how many there are."""
+    if len(names) <= most:
+        return str(names)
+    ends = ", ".join(map(repr, names[:3])) + ", ..., " + ", ".join(map(repr, names[-3:]))
+    return f"[{ends}] ({len(names)} in all: model.tensor_names)"
+
+
+def check_layer_output(layer, shape):
+    """A CAM layer's activations must be feature maps, (N, K, H, W)."""
+    if len(shape) != 4:
+        raise ValueError(f"layer: CAM methods need a layer with an (N, K, H, W) output; layer {layer!r} "
+                         f"gives shape {tuple(shape)}")

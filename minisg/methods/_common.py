@@ -8,13 +8,16 @@ Conventions (METHODS.md §0):
 One backward pass gives the gradients of a whole batch: in eval mode the images do not
 interact, so d(sum_n S_{c_n}(x_n))/dx_n = dS_{c_n}(x_n)/dx_n.
 """
+import warnings
+
 import numpy as np
 
 from .. import backend, data, parallel
 from .. import functional as F
 from ..autograd import Tensor, grad, no_grad
 from ..nn import evaluation_mode  # noqa: F401  (the methods import it from here)
-from ._checks import check_input, check_layer, check_target, check_target_range
+from ._checks import (check_input, check_layer, check_layer_output, check_tappable, check_target,
+                      check_target_range, listed)
 
 
 def model_dtype(model, fallback=np.float32):
@@ -63,31 +66,59 @@ def input_gradients(model, x, target, batch_size=None, rule="gradient"):
     return parallel.map_batches(gradients, len(x), batch_size, on_cpu=xp is np)
 
 
-def layer_gradients(model, x, target, layer, batch_size=None):
-    """(A, g): the activations A of `layer` and g = dS_target/dA, both NumPy (N, K, h, w).
+def cam_layer(model, x, layer):
+    """The layer a CAM method reads (METHODS.md §7): `layer` when given, else the model's
+    default_cam_layer, else the last layer with a 4-D output on x[0], announced by a warning.
 
-    The model is split at the layer: A = body(x) is computed without a graph and becomes a
-    leaf, so the backward pass runs through the head only.
+    Call it from the public method itself: the warning then points at the user's line.
     """
-    body, head = check_layer(model, layer)
+    check_tappable(model)
+    if layer is None:
+        layer = getattr(model, "default_cam_layer", None)
+    if layer is None:
+        layer, shape = last_feature_map(model, x[:1])
+        warnings.warn(f"layer: none given and {type(model).__name__} has no default_cam_layer; using "
+                      f"{layer!r}, the last layer with an (N, K, H, W) output ({shape[1]}x{shape[2]}x{shape[3]}). "
+                      f"Pass layer= to choose another (model.tensor_names lists them).", stacklevel=3)
+    return check_layer(model, layer)
+
+
+def last_feature_map(model, image):
+    """(name, shape) of the last tap, in call order, with a 4-D output for `image` (1, C, H, W)."""
+    with no_grad():
+        _, taps = model.run_with_taps(Tensor(model_xp(model).asarray(image)), model.tensor_names)
+    found = [(name, tap.shape) for name, tap in taps.items() if len(tap.shape) == 4]
+    if not found:
+        raise ValueError(f"layer: none given, and no layer of {type(model).__name__} gives an (N, K, H, W) "
+                         f"output for CAM methods to use; its layers: {listed(list(model.tensor_names))}")
+    return found[-1]
+
+
+def layer_gradients(model, x, target, layer, batch_size=None):
+    """(A, g): the activations A of the tap `layer` and g = dS_target/dA, both NumPy (N, K, h, w).
+
+    One forward pass per batch: run_with_taps hands back the logits and A. Nothing before A
+    records a graph (the model is frozen, x needs no gradient), so the backward pass runs
+    from the score to A only, as if the model were split at the layer.
+    """
     xp = model_xp(model)
 
     def activations_and_gradients(start, stop):
-        with no_grad():
-            features = body(Tensor(xp.asarray(x[start:stop])))
-        check_layer_output(layer, features.shape)
-        features = Tensor(features.data, requires_grad=True)
-        score = picked_scores(head(features), target[start:stop]).sum()
+        logits, taps = model.run_with_taps(Tensor(xp.asarray(x[start:stop])), [layer])
+        features = tap_output(taps, layer)
+        score = picked_scores(logits, target[start:stop]).sum()
         (gradient,) = grad(score, features, allow_unused=True)
         return backend.to_numpy(features.data), backend.to_numpy(gradient.data)
 
     return parallel.map_batches(activations_and_gradients, len(x), batch_size, on_cpu=xp is np)
 
 
-def check_layer_output(layer, shape):
-    if len(shape) != 4:
-        raise ValueError(f"layer: CAM methods need a layer with an (N, K, H, W) output; layer {layer!r} "
-                         f"gives shape {tuple(shape)}")
+def tap_output(taps, layer):
+    """The tap's (N, K, h, w) output, or an error: the layer did not run, or is not a feature map."""
+    if layer not in taps:
+        raise ValueError(f"layer: layer {layer!r} did not run in the model's forward pass")
+    check_layer_output(layer, taps[layer].shape)
+    return taps[layer]
 
 
 def noise_stdevs(x, noise_level, stdev):

@@ -1,6 +1,9 @@
 """Grad-CAM and Grad-CAM++ (METHODS.md §7 and §8).
 
-A^k is channel k of the chosen layer's output (default relu2), g = dS_c/dA.
+A^k is channel k of the chosen layer's output, g = dS_c/dA. `layer` names a tap of the model
+(Module.run_with_taps: a dotted submodule name, or a graph model's tensor name); None uses the
+model's default_cam_layer (relu2 for the MNIST networks), else the last layer with a 4-D
+output, with a warning saying which (METHODS.md §7).
 
     Grad-CAM:    a_k = mean_ij g^k_ij,                        L = relu(sum_k a_k A^k)
     Grad-CAM++:  alpha^k_ij = d2Y / (2 d2Y + S_k d3Y),  S_k = sum_ab A^k_ab,  Y = exp(S_c)
@@ -15,9 +18,9 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import Tensor
-from ._checks import check_choice, check_layer
-from ._common import evaluation_mode, layer_gradients, prepare
-from .gradcam_derivatives import autodiff_derivatives, closed_form_derivatives
+from ._checks import check_choice
+from ._common import cam_layer, evaluation_mode, layer_gradients, prepare
+from .gradcam_derivatives import closed_form_derivatives, tapped_autodiff_derivatives
 
 DERIVATIVES = ("closed_form", "autodiff")
 
@@ -53,29 +56,32 @@ def gradcampp_alpha(A, d2, d3, where, normalize=False):
     return alpha
 
 
-def gradcam(model, x, target=None, layer="relu2", upsample=True, normalize=False, batch_size=None):
-    """Grad-CAM: channel weights are the spatial means of dS_c/dA^k."""
+def gradcam(model, x, target=None, layer=None, upsample=True, normalize=False, batch_size=None):
+    """Grad-CAM: channel weights are the spatial means of dS_c/dA^k (layer: see the module docstring)."""
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
+        layer = cam_layer(model, x, layer)
         A, g = layer_gradients(model, x, target, layer, batch_size)
         return finish_cam(cam_from_weights(g.mean(axis=(2, 3)), A), x.shape[2:], upsample, normalize)
 
 
-def gradcam_pp(model, x, target=None, layer="relu2", derivatives="closed_form", normalize_alpha=False,
+def gradcam_pp(model, x, target=None, layer=None, derivatives="closed_form", normalize_alpha=False,
                upsample=True, normalize=False, batch_size=None):
     """Grad-CAM++ with the derivatives of Y = exp(S_c) in closed form or by autodiff.
 
     derivatives="autodiff" runs a triple backward per layer element (batch_size rows per
-    pass): exact for any head, affordable for small layers only.
+    pass, each a forward pass of the model too): exact for any head, affordable for small
+    layers only.
     """
     check_choice("derivatives", derivatives, DERIVATIVES)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
+        layer = cam_layer(model, x, layer)
         A, g = layer_gradients(model, x, target, layer, batch_size)
         if derivatives == "closed_form":
             d1, d2, d3 = closed_form_derivatives(g)
         else:
-            d1, d2, d3 = autodiff_derivatives(check_layer(model, layer)[1], A, target, batch_size)
+            d1, d2, d3 = tapped_autodiff_derivatives(model, x, layer, target, batch_size)
         alpha = gradcampp_alpha(A, d2, d3, where=d1 > 0, normalize=normalize_alpha)
         weights = (alpha * np.maximum(d1, 0)).sum(axis=(2, 3))
         return finish_cam(cam_from_weights(weights, A), x.shape[2:], upsample, normalize)

@@ -10,7 +10,7 @@ and z its forward input:
 Conv, linear and max-pool backward passes stay the true ones, so the maps are not
 non-negative in input space (conv1's transpose mixes signs); the signal leaving every ReLU is.
 """
-from ._common import evaluation_mode, input_gradients, prepare
+from ._common import cam_layer, evaluation_mode, input_gradients, prepare
 from .gradcam import gradcam
 
 
@@ -28,13 +28,15 @@ def deconvnet(model, x, target=None, batch_size=None):
         return input_gradients(model, x, target, batch_size, rule="deconv")
 
 
-def guided_gradcam(model, x, target=None, layer="relu2", normalize=False, batch_size=None):
+def guided_gradcam(model, x, target=None, layer=None, normalize=False, batch_size=None):
     """Guided backprop times the Grad-CAM map upsampled to the input: GB[n, c] * L[n].
 
+    layer as Grad-CAM's (None: the model's default_cam_layer, else its last 4-D layer).
     normalize=True uses the Grad-CAM map divided by its max (when the max is > 0).
     """
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
+        layer = cam_layer(model, x, layer)
         guided = input_gradients(model, x, target, batch_size, rule="guided")
         cam = gradcam(model, x, target, layer=layer, upsample=True, normalize=normalize,
                       batch_size=batch_size)

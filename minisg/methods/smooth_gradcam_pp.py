@@ -38,7 +38,7 @@ import numbers
 import numpy as np
 
 from ._checks import check_choice, check_noise
-from ._common import evaluation_mode, layer_gradients, noise_stdevs, noisy_copies, prepare
+from ._common import cam_layer, evaluation_mode, layer_gradients, noise_stdevs, noisy_copies, prepare
 from .gradcam import cam_from_weights, finish_cam, gradcampp_alpha
 
 VARIANTS = ("paper", "torchcam")
@@ -80,7 +80,7 @@ def selection_mask(shape, filters=None, neurons=None, region=False):
     return mask
 
 
-def smooth_gradcam_pp(model, x, target=None, layer="relu2", n=5, noise_level=0.3, stdev=None,
+def smooth_gradcam_pp(model, x, target=None, layer=None, n=5, noise_level=0.3, stdev=None,
                       filters=None, neurons=None, region=False, variant="paper", upsample=True,
                       normalize=False, batch_size=None, seed=None):
     """Smooth Grad-CAM++ maps (N, H, W).
@@ -94,12 +94,16 @@ def smooth_gradcam_pp(model, x, target=None, layer="relu2", n=5, noise_level=0.3
     variant="torchcam" with n=4, stdev=0.3, upsample=False gives torch-cam 0.5.0's
     SmoothGradCAMpp(model, layer)(class_idx, normalized=False) for its defaults
     (num_samples=4, std=0.3), up to the noise draws (see the module docstring).
+
+    layer: a tap name of the model, None for its default_cam_layer or else its last 4-D layer
+    (as Grad-CAM, minisg/methods/gradcam.py).
     """
     n, noise_level, stdev = check_noise(n, noise_level, stdev)
     check_choice("variant", variant, VARIANTS)
     rng = np.random.default_rng(seed)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
+        layer = cam_layer(model, x, layer)
         A, g = layer_gradients(model, x, target, layer, batch_size)
         mask = selection_mask(A.shape[1:], filters, neurons, region).astype(A.dtype)
         sigmas = noise_stdevs(x, noise_level, stdev)

@@ -47,4 +47,6 @@ def cell_model(trained):
                          f"missing {missing}")
     layers = trained.layers
     head = nn.Sequential(*[(name, layers[name]) for name in HEAD])
-    return nn.Sequential(*[(name, layers[name]) for name in BODY], ("cells", CellHead(head))).eval()
+    model = nn.Sequential(*[(name, layers[name]) for name in BODY], ("cells", CellHead(head))).eval()
+    model.default_cam_layer = "relu2"   # as the trained network's (METHODS.md §1)
+    return model

@@ -12,7 +12,7 @@ def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
     rng = np.random.default_rng(seed)
     init = ("truncated_normal", 0.1)
     common = dict(init=init, bias_init=0.1, rng=rng, dtype=dtype)
-    return nn.Sequential(
+    model = nn.Sequential(
         ("conv1", nn.Conv2d(1, 32, 5, padding=2, **common)),
         ("relu1", nn.ReLU()),
         ("pool1", nn.MaxPool2d(2)),
@@ -25,3 +25,5 @@ def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
         ("dropout", nn.Dropout(dropout, seed=seed + 1)),
         ("fc2", nn.Linear(1024, 10, **common)),
     )
+    model.default_cam_layer = "relu2"   # the last conv layer: CAM methods' default (METHODS.md §1)
+    return model

@@ -84,7 +84,7 @@ def scene_cnn(seed=0, dtype=np.float32):
         return nn.Conv2d(in_channels, out_channels, size, padding=size // 2, init=("truncated_normal", std),
                          bias_init=bias, rng=rng, dtype=dtype)
 
-    return nn.Sequential(
+    model = nn.Sequential(
         ("conv1", conv(1, 16, 5)),
         ("relu1", nn.ReLU()),
         ("pool1", nn.MaxPool2d(2)),
@@ -96,6 +96,8 @@ def scene_cnn(seed=0, dtype=np.float32):
         ("conv4", conv(64, data.NUM_CLASSES, 1, bias=CLASS_PRIOR_LOGIT)),
         ("gap", nn.GlobalAvgPool2d()),
     )
+    model.default_cam_layer = CAM_LAYER   # CAM methods' layer when given none (METHODS.md §7)
+    return model
 
 
 models.register_architecture("scene_cnn", scene_cnn)
