@@ -25,10 +25,36 @@ def test_summary_pairs_each_round_with_its_own_torch_time():
 
 def test_bench_runs_every_workload_without_torch():
     lines = []
-    results = bench.run(repeats=1, warmup=0, rounds=1, log=lines.append)
+    results = bench.run(repeats=1, warmup=0, rounds=1, log=lines.append)["minisg"]
     assert set(results) == set(bench.LABELS)
     assert all(np.isfinite(row["minisg_ms"]) and row["minisg_ms"] > 0 for row in results.values())
     assert len(lines) == 1 + len(bench.LABELS)
+
+
+def test_breakdown_names_the_kernels_and_adds_up():
+    """The profile's exclusive times: the rows of a training step name conv2d_forward and the tie
+    step, and no row is larger than the step's wall-clock time."""
+    lines = []
+    bench.run(repeats=2, warmup=0, rounds=1, breakdown=True, log=lines.append)
+    text = "\n".join(lines)
+    for name in ("kernel conv2d_forward", "kernel equalise", "kernel adam_update", "op ReLU"):
+        assert name in text
+    from minisg.tools.profile import Profile
+    profile = Profile(lambda: None)
+    inner = profile.timed(lambda args: "inner", lambda: sum(range(10000)))
+    outer = profile.timed(lambda args: "outer", lambda: [inner() for _ in range(3)])
+    outer()
+    assert profile.calls == {"inner": 3, "outer": 1}
+    assert 0 <= profile.seconds["outer"] and 0 < profile.seconds["inner"]
+
+
+def test_both_modes_with_torch():
+    pytest.importorskip("torch")
+    lines = []
+    results = bench.run(repeats=1, warmup=0, rounds=1, vs_torch=True, log=lines.append)
+    assert set(results) == {"separate processes", "one process"}
+    for rows in results.values():
+        assert all(row["time_ratio"] > 0 for name, row in rows.items() if name in ("train", "saliency"))
 
 
 @pytest.mark.parametrize("bad, message", [(dict(rounds=0), "rounds: expected an int >= 1, got 0"),

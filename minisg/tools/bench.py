@@ -5,11 +5,19 @@ Workloads on the paper's MNIST CNN:
   saliency              forward + gradient of the target logit w.r.t. the input, batch 50
   smoothgrad            SmoothGrad, n = 50 noisy copies of one MNIST digit, in one batch of 50
   integrated_gradients  Integrated Gradients, 50 path points of one digit, in one batch of 50
-PyTorch runs the same workloads on the same weights and inputs in a separate process
-(bench_torch.py) with the same thread count. The two take turns: in each of `rounds` rounds,
-every workload is timed in PyTorch and then in minisg (median of `repeats` runs each). A round's
-ratio is minisg time / PyTorch time; the report gives the median over rounds and the range,
-so that a machine whose speed drifts during the run shows it instead of hiding it.
+With vs_torch, PyTorch (and Captum) run the same workloads on the same weights and inputs, as
+their users run them (an environment minisg has not changed, PyTorch's default threads), twice:
+
+  separate processes  PyTorch in a child process (bench_torch.py), minisg in this one, which
+                      has not imported torch;
+  one process         then torch is imported here and both run in this process, as in a
+                      notebook that compares the two libraries.
+
+The two take turns: in each of `rounds` rounds, every workload is timed in PyTorch and then in
+minisg (median of `repeats` runs each). A round's ratio is minisg time / PyTorch time; the
+report gives the median over rounds and the range, so that a machine whose speed drifts during
+the run shows it instead of hiding it. Then, with breakdown, one more run of each minisg
+workload is timed kernel by kernel and op by op (tools/profile.py).
 Nothing here is a test: speed is only ever measured, never asserted.
 """
 import json
@@ -21,10 +29,12 @@ import tempfile
 import numpy as np
 
 from .. import backend, methods, models, parallel
+from . import bench_torch
 from .. import functional as F
 from ..autograd import Tensor, grad
 from ..optim import Adam
-from .timing import median_seconds
+from .profile import op_profile
+from .timing import median_seconds, seconds_per_run
 
 LABELS = {
     "train": ("train (fwd+bwd+Adam), batch 128", 128),
@@ -91,21 +101,17 @@ def minisg_workloads(model, inputs, device):
             "integrated_gradients": integrated_gradients_step}
 
 
-def threads_in_use():
-    """The cores minisg uses (its batch slices, BLAS): MINISG_THREADS, default all cores."""
-    return parallel.get_threads()
-
-
-class TorchTimer:
+class TorchProcess:
     """bench_torch.py in a clean process, answering one workload's timing at a time."""
 
-    def __init__(self, model, inputs, threads, device):
+    mode = "separate processes"
+
+    def __init__(self, model, inputs, device):
         self._folder = tempfile.TemporaryDirectory()
         path = os.path.join(self._folder.name, "inputs.npz")
         np.savez(path, **model.state_dict(), **inputs)
         env = dict(os.environ)  # minisg sets no variable: PyTorch runs as its users run it
-        command = [sys.executable, "-m", "minisg.tools.bench_torch", "--inputs", path, "--threads", str(threads),
-                   "--device", device]
+        command = [sys.executable, "-m", "minisg.tools.bench_torch", "--inputs", path, "--device", device]
         # stderr to a file, not a pipe: nobody reads a pipe while it runs, and a full one would stall it
         self._stderr = open(os.path.join(self._folder.name, "stderr.txt"), "w+")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -136,6 +142,23 @@ class TorchTimer:
         self._folder.cleanup()
 
 
+class TorchInProcess:
+    """The same PyTorch workloads, imported into this process (after the separate-process runs:
+    an import cannot be undone)."""
+
+    mode = "one process"
+
+    def __init__(self, model, inputs, device):
+        arrays = {**model.state_dict(), **inputs}
+        self.steps, self.sync, self.header = bench_torch.setup(arrays, device)
+
+    def seconds(self, name, repeats, warmup):
+        return median_seconds(self.steps[name], repeats, warmup, self.sync)
+
+    def close(self):
+        pass
+
+
 def _summary(minisg_s, torch_s):
     """Median times over rounds, and the median and range of the per-round ratios."""
     row = {"minisg_ms": 1000 * float(np.median(minisg_s))}
@@ -146,42 +169,39 @@ def _summary(minisg_s, torch_s):
     return row
 
 
-def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, log=print):
-    """Print and return {workload: {minisg_ms, torch_ms?, time_ratio?, ratio_range?}} (ratio:
-    minisg / torch, the median of the rounds' ratios; times: medians over rounds)."""
-    for name, value, least in (("repeats", repeats, 1), ("rounds", rounds, 1), ("warmup", warmup, 0)):
+def _check_counts(**counts):
+    for name, (value, least) in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
-    backend.set_device(device)
-    threads = threads_in_use()
-    model = models.load("mnist_cnn", device=device)
-    inputs = make_inputs()
-    log(f"device {device}, {threads} threads, {rounds} rounds of (PyTorch, minisg) turns, each the median "
-        f"of {repeats} runs after {warmup} warm-up runs")
-    slice_threads, torch_timer = parallel.get_threads(), None
-    parallel.set_threads(threads)   # the methods' slices get the thread count PyTorch gets
-    try:
-        torch_timer = TorchTimer(model, inputs, threads, device) if vs_torch else None
-        header = torch_timer.header if torch_timer else {}
-        if "error" in header:
-            log(f"PyTorch: {header['error']} (pip install torch to compare); measuring minisg alone")
-            torch_timer.close()
-            torch_timer = None
-        elif header:
-            captum = f", Captum {header['captum']}" if "captum" in header else ", Captum not installed"
-            log(f"PyTorch {header['version']}{captum}, same weights and inputs, separate process")
-        steps = minisg_workloads(model, inputs, device)
-        theirs_names = header.get("workloads", []) if torch_timer else []
-        times = {name: ([], []) for name in steps}
-        for _ in range(rounds):
-            for name, step in steps.items():
-                if name in theirs_names:
-                    times[name][1].append(torch_timer.seconds(name, repeats, warmup))
-                times[name][0].append(median_seconds(step, repeats, warmup))
-    finally:
-        parallel.set_threads(slice_threads)
-        if torch_timer:
-            torch_timer.close()
+
+
+def _open_torch(timer_class, model, inputs, device, log):
+    """A started PyTorch timer, or None (with the reason logged) when torch is missing."""
+    timer = timer_class(model, inputs, device)
+    header = timer.header
+    if "error" in header:
+        log(f"PyTorch: {header['error']} (pip install torch to compare); measuring minisg alone")
+        timer.close()
+        return None
+    captum = f", Captum {header['captum']}" if "captum" in header else ", Captum not installed"
+    log(f"PyTorch {header['version']}{captum} ({header['threads']} threads), same weights and inputs, "
+        f"{timer.mode}")
+    return timer
+
+
+def _time_turns(steps, torch_timer, repeats, warmup, rounds):
+    """{name: (minisg seconds per round, torch seconds per round)}."""
+    theirs_names = torch_timer.header.get("workloads", []) if torch_timer else []
+    times = {name: ([], []) for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            if name in theirs_names:
+                times[name][1].append(torch_timer.seconds(name, repeats, warmup))
+            times[name][0].append(median_seconds(step, repeats, warmup))
+    return times
+
+
+def _report(times, log):
     results = {}
     for name, (ours, theirs) in times.items():
         label, images = LABELS[name]
@@ -194,4 +214,44 @@ def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, log=print)
                      f" (rounds {low:.2f}-{high:.2f})")
         log(line)
         results[name] = row
+    return results
+
+
+def _breakdown(steps, device, repeats, log):
+    """Where each minisg workload's time goes, kernel by kernel and op by op."""
+    log(f"where minisg's time goes (one profiled batch of {repeats} runs per workload; ms per run):")
+    for name, step in steps.items():
+        step()
+        with op_profile(device) as profile:
+            wall = sum(seconds_per_run(step, repeats, 0))
+        log(f"  {LABELS[name][0]}: {1e3 * wall / repeats:.1f} ms per run while profiled")
+        for line in profile.table(repeats, wall):
+            log(line)
+
+
+def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, breakdown=False, log=print):
+    """Print and return {mode: {workload: {minisg_ms, torch_ms?, time_ratio?, ratio_range?}}},
+    mode "minisg" alone, or "separate processes" and "one process" with vs_torch (ratio: minisg /
+    torch, the median of the rounds' ratios; times: medians over rounds)."""
+    _check_counts(repeats=(repeats, 1), rounds=(rounds, 1), warmup=(warmup, 0))
+    backend.set_device(device)
+    threads = parallel.get_threads()
+    model = models.load("mnist_cnn", device=device)
+    inputs = make_inputs()
+    log(f"device {device}, minisg on {threads} threads, {rounds} rounds of (PyTorch, minisg) turns, each "
+        f"the median of {repeats} runs after {warmup} warm-up runs")
+    steps = minisg_workloads(model, inputs, device)
+    results = {}
+    for timer_class in ((TorchProcess, TorchInProcess) if vs_torch else (None,)):
+        torch_timer = _open_torch(timer_class, model, inputs, device, log) if timer_class else None
+        try:
+            times = _time_turns(steps, torch_timer, repeats, warmup, rounds)
+        finally:
+            if torch_timer:
+                torch_timer.close()
+        results[torch_timer.mode if torch_timer else "minisg"] = _report(times, log)
+        if torch_timer is None:
+            break               # no torch: one minisg run is all there is to report
+    if breakdown:
+        _breakdown(steps, device, repeats, log)
     return results

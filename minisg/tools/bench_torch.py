@@ -1,12 +1,11 @@
-"""The PyTorch side of `minisg bench --vs-torch`, run in its own process.
+"""The PyTorch side of `minisg bench --vs-torch`: in its own process, and (setup) in minisg's.
 
-Its own process because a process has one OpenMP runtime, whose threads the two libraries
-would share (the same-process picture is different: see minisg.kernels.cpu_threads). It loads the
-very weights minisg uses from an .npz and then serves timings, so that minisg.tools.bench can take
-turns with it, workload by workload (a shared machine's speed drifts within a minute; turns
-put both libraries under the same drift):
+In its own process it loads the very weights minisg uses from an .npz and then serves timings,
+so that minisg.tools.bench can take turns with it, workload by workload (a shared machine's
+speed drifts within a minute; turns put both libraries under the same drift):
 
-    first line out:  {"version": ..., "captum": ..., "workloads": [...]}   (or {"error": ...})
+    first line out:  {"version": ..., "threads": ..., "captum": ..., "workloads": [...]}
+                     (or {"error": ...})
     each line in:    "<workload> <repeats> <warmup>"   ->   out: {"<workload>": median seconds}
     line "quit" (or end of input) ends it.
 
@@ -90,36 +89,41 @@ def serve(steps, sync, lines, reply):
         reply({name: median_seconds(steps[name], repeats, warmup, sync)})
 
 
+def setup(arrays, device):
+    """(workloads, sync, header) for the weights and inputs in `arrays`; header {"error": ...}
+    when torch is not installed. PyTorch keeps its default thread settings, as its users do."""
+    try:
+        import torch
+    except ImportError:
+        return {}, None, {"error": "torch is not installed"}
+    torch_device = "cuda" if device == "gpu" else "cpu"
+    net = build_net(torch, arrays, torch_device)
+    sync = torch.cuda.synchronize if torch_device == "cuda" else (lambda: None)
+    steps = workloads(torch, net, arrays, torch_device)
+    header = {"version": torch.__version__, "threads": torch.get_num_threads(), "workloads": list(steps)}
+    try:
+        import captum
+        header["captum"] = captum.__version__
+    except ImportError:
+        pass
+    return steps, sync, header
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--inputs", required=True, help=".npz with weights and inputs")
-    parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
     def reply(message):
         print(json.dumps(message), flush=True)
 
-    try:
-        import torch
-    except ImportError:
-        reply({"error": "torch is not installed"})
-        return 0
-    torch.set_num_threads(args.threads)
-    device = "cuda" if args.device == "gpu" else "cpu"
     with np.load(args.inputs) as archive:
-        inputs = {k: archive[k] for k in archive.files}
-    net = build_net(torch, inputs, device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    steps = workloads(torch, net, inputs, device)
-    header = {"version": torch.__version__, "workloads": list(steps)}
-    try:
-        import captum
-        header["captum"] = captum.__version__
-    except ImportError:
-        pass
+        arrays = {k: archive[k] for k in archive.files}
+    steps, sync, header = setup(arrays, args.device)
     reply(header)
-    serve(steps, sync, sys.stdin, reply)
+    if "error" not in header:
+        serve(steps, sync, sys.stdin, reply)
     return 0
 
 

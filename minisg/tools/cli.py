@@ -14,9 +14,17 @@ import threading
 
 
 def _cmd_bench(args):
+    if args.network is not None:
+        from . import bench_networks
+        bench_networks.run(network=args.network, network_file=args.network_file, image=args.image,
+                           vs_torch=args.vs_torch, repeats=args.repeats, warmup=args.warmup,
+                           rounds=args.rounds, breakdown=args.breakdown, device=args.device)
+        return
+    if args.network_file is not None or args.image is not None:
+        raise ValueError("--network-file and --image need --network")
     from . import bench
     bench.run(device=args.device, vs_torch=args.vs_torch, repeats=args.repeats, warmup=args.warmup,
-              rounds=args.rounds)
+              rounds=args.rounds, breakdown=args.breakdown)
 
 
 def _grad_penalty_weight(args):
@@ -124,10 +132,18 @@ def build_parser():
 
     bench = sub.add_parser("bench", help="throughput of training and saliency steps (vs PyTorch if installed)")
     bench.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    bench.add_argument("--vs-torch", action="store_true", help="time PyTorch on the same model in the same run")
+    bench.add_argument("--vs-torch", action="store_true",
+                       help="time PyTorch/Captum on the same model: in a separate process, then in this one")
     bench.add_argument("--repeats", type=int, default=10)
     bench.add_argument("--warmup", type=int, default=3)
     bench.add_argument("--rounds", type=int, default=3, help="turns of PyTorch then minisg per workload")
+    bench.add_argument("--breakdown", action="store_true", help="then time each minisg workload kernel by kernel")
+    bench.add_argument("--network", choices=["squeezenet1.1"], default=None,
+                       help="sensitivity maps of one 224x224 image on this ImageNet network instead of MNIST")
+    bench.add_argument("--network-file", default=None, metavar="PATH",
+                       help="the network's ONNX file (default: the cached or downloaded one)")
+    bench.add_argument("--image", default=None, metavar="PATH",
+                       help="with --network: a photo to explain (default: a seeded random picture)")
     bench.set_defaults(run=_cmd_bench)
 
     train = sub.add_parser("train", help="train the MNIST CNN (optionally with input noise)")
