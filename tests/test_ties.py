@@ -51,7 +51,7 @@ def _inputs_with_repeats(rng, dtype, N=3, C=4, H=9, W=11):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("geometry", [((3, 3), (1, 1), (1, 1)), ((5, 5), (1, 1), (2, 2)),
+@pytest.mark.parametrize("geometry", [((1, 1), (1, 1), (0, 0)), ((3, 3), (1, 1), (1, 1)), ((5, 5), (1, 1), (2, 2)),
                                       ((2, 3), (2, 1), (0, 1)), ((3, 3), (2, 2), (0, 0))])
 @pytest.mark.parametrize("equalise", [cpu_ties.equalise, array_ties.equalise], ids=["numba", "arrays"])
 def test_equalise_copies_the_first_identical_patch(dtype, geometry, equalise):

@@ -128,6 +128,9 @@ def _equalise(x_bits, y, kh, kw, sh, sw, ph, pw, sign_bit):
         padding_id = _zero_pixel(pixels, pixel_ids)
         if not repeats and (padding_id < 0 or (ph == 0 and pw == 0)):
             continue                 # every patch differs from every other
+        if kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0:
+            _copy_from_first(y, n, pixel_ids)   # a 1x1 patch is its pixel
+            continue
         pieces = _row_piece_rows(pixel_ids, H, W, kw, sw, pw, ph, padded_rows, OW, padding_id)
         piece_ids = np.empty(padded_rows * OW, np.int64)
         _first_equal_rows(pieces, piece_ids)
