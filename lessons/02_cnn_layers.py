@@ -368,8 +368,9 @@ lesson.save(figure, "02_im2col.png")
 # - **NumPy**: im2col + matmul above (max-pool by reshaping); the input gradient is your
 #   exercise 02.2 and the pool backward your 02.3, timed only once they are solved;
 # - **Numba**: `minisg/kernels/cpu_im2col.py`, `cpu_winograd.py`, `cpu_pool.py` (chosen in
-#   `cpu.py`) — compiled parallel loops for the data movement, BLAS for the arithmetic, chunked so the column matrices stay in cache, and a Winograd
-#   transform for the stride-1 $5\times5$ convolutions with many channels.
+#   `cpu.py`) — compiled parallel loops for the data movement, BLAS for the arithmetic, chunked so the column matrices stay in cache, and (in
+#   float64 only: its rounding costs float32 too much accuracy) a Winograd transform for the
+#   stride-1 $5\times5$ convolutions with many channels; then the tie step (section 3).
 #
 # Times are milliseconds **per image**, the minimum over repeats (the reference runs on one
 # image; the others on a batch). This machine's cores are shared with other jobs, so the
@@ -547,14 +548,14 @@ lesson.save(figure, "02_timing.png")
 # %% [markdown]
 # What to read in the table (your numbers will differ): the loops are hundreds to thousands
 # of times slower than the compiled kernels — a full run on the 2-core development machine
-# measured 261x (conv2's weight gradient) to 4,249x (conv1). im2col + BLAS recovers almost all
+# measured 339x (conv2's weight gradient) to 7,004x (conv1). im2col + BLAS recovers almost all
 # of that: for conv1 (one input channel, a small column matrix) NumPy came within 1.1x of the
-# Numba kernel, for conv2 the Numba kernels were 1.5x (forward) to 3.0x (weight gradient)
+# Numba kernel, for conv2 the Numba kernels were 1.4x (forward) to 2.7x (weight gradient)
 # faster. That gap grows when the machine is busy, because NumPy's column matrix of a whole
 # batch — 31 MB for conv2 at batch 50, 25 copies of a 32-channel input — has to travel through
-# a shared cache and memory bus, while the Numba kernels build it a few images at a time and
-# use the Winograd transform for these stride-1 5x5 layers. Pooling is pure data movement:
-# the NumPy version pays for its reshapes and copies (29x), the compiled loop — unrolled for
+# a shared cache and memory bus, while the Numba kernels build it a few images at a time (and,
+# in float64, use the Winograd transform for these stride-1 5x5 layers). Pooling is pure data movement:
+# the NumPy version pays for its reshapes and copies (26x), the compiled loop — unrolled for
 # the 2x2 window — touches every element once.
 #
 # ## Exercises
