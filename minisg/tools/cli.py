@@ -91,9 +91,24 @@ def _cmd_demo(args):
 
 
 def _cmd_explain(args):
-    from . import demo
-    demo.explain(args.image, method=args.method, target=args.target, layer=args.layer, out=args.out,
-                 model_name=args.model, invert=args.invert)
+    from . import demo, explain_photo
+    settings = dict(n=args.n, noise_level=args.noise_level, steps=args.steps)
+    if explain_photo.is_photo_model(args.model):
+        if args.invert is not None:
+            raise ValueError(f"--invert/--no-invert apply to digit images (the MNIST models), not --model {args.model}")
+        explain_photo.explain_photo(args.image, model=args.model, method=args.method, target=args.target,
+                                    layer=args.layer, out=args.out, **settings)
+        return
+    target = args.target
+    if target is not None:
+        try:
+            target = int(target)
+        except ValueError:
+            raise ValueError(f"--target: expected a digit class 0-9 for --model {args.model}, got {target!r} "
+                             f"(class names need an ImageNet --model: squeezenet1.1, mobilenet_v2 or an .onnx file)"
+                             ) from None
+    demo.explain(args.image, method=args.method, target=target, layer=args.layer, out=args.out,
+                 model_name=args.model, invert=args.invert, **settings)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -116,13 +131,26 @@ def build_parser():
     demo.set_defaults(run=_cmd_demo)
 
     from ..methods import METHODS
-    explain = sub.add_parser("explain", help="a sensitivity map of your own digit image (PNG/JPEG)")
-    explain.add_argument("image", help="a picture of one digit, any size, grayscale or colour")
+    explain = sub.add_parser("explain", help="a sensitivity map of your own digit image or, with an ImageNet "
+                                             "--model, of a photo (PNG/JPEG)")
+    explain.add_argument("image", help="a picture of one digit (or, with an ImageNet --model, a photo), any size, "
+                                       "grayscale or colour")
     explain.add_argument("--method", default="smoothgrad", choices=sorted(METHODS))
-    explain.add_argument("--target", type=int, default=None, help="class to explain (default: the prediction)")
-    explain.add_argument("--layer", default=None, help="layer for CAM methods (default relu2)")
+    explain.add_argument("--target", default=None,
+                         help="class to explain (default: the prediction): an index, or with an ImageNet --model "
+                              "a class name such as 'Egyptian cat' (any case, or a unique prefix)")
+    explain.add_argument("--layer", default=None,
+                         help="layer for CAM methods (default: the model's, relu2 for MNIST; a tensor name such "
+                              "as fire9/concat_1 for an ONNX network)")
     explain.add_argument("--out", default=None, help="PNG to write (default: IMAGE_METHOD.png beside it)")
-    explain.add_argument("--model", default="mnist_cnn", help="shipped name or checkpoint path")
+    explain.add_argument("--model", default="mnist_cnn",
+                         help="shipped name or checkpoint path (digits), or an ImageNet network: squeezenet1.1, "
+                              "mobilenet_v2 or a path to an .onnx file (photos)")
+    explain.add_argument("--n", type=int, default=None, help="noisy samples of smoothgrad (default 50) and "
+                                                              "smooth_gradcam_pp (default 5)")
+    explain.add_argument("--noise-level", type=float, default=None,
+                         help="noise stdev / input range of smoothgrad (default 0.15) and smooth_gradcam_pp (0.3)")
+    explain.add_argument("--steps", type=int, default=None, help="path steps of integrated_gradients (default 50)")
     polarity = explain.add_mutually_exclusive_group()
     polarity.add_argument("--invert", dest="invert", action="store_true", default=None,
                           help="the digit is dark on a light background")

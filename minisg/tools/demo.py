@@ -156,13 +156,52 @@ def _centre_like_mnist(gray, path, log):
     return canvas[None, None]
 
 
-def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, model_name="mnist_cnn",
-            invert=None, log=print):
-    """A sensitivity map of a user's digit image; writes a PNG next to it (or at `out`)."""
+# The command-line options that change a method's settings, and the methods that take each.
+SETTING_OPTIONS = {"n": ("--n", ("smoothgrad", "smooth_gradcam_pp")),
+                   "noise_level": ("--noise-level", ("smoothgrad", "smooth_gradcam_pp")),
+                   "steps": ("--steps", ("integrated_gradients",))}
+LAYER_METHODS = (*sorted(methods.CAM_METHODS), "guided_gradcam")
+
+
+def check_method(method):
     if method not in methods.METHODS:
         raise ValueError(f"--method: expected one of {sorted(methods.METHODS)}, got {method!r}")
+    return method
+
+
+def method_settings(method, defaults=None, layer=None, **options):
+    """The settings `method` runs with: `defaults` (METHOD_SETTINGS), then the options given
+    (n=, noise_level=, steps=; None: not given), then layer=. An option the method does not take
+    is an error naming it, as is a value out of range."""
+    settings = dict((METHOD_SETTINGS if defaults is None else defaults).get(method, {}))
+    for key, value in options.items():
+        if value is None:
+            continue
+        flag, takers = SETTING_OPTIONS[key]
+        if method not in takers:
+            raise ValueError(f"{flag} applies to {', '.join(takers)}, not --method {method}")
+        if key == "noise_level":
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{flag}: expected a finite number >= 0, got {value}")
+        elif value < 1:
+            raise ValueError(f"{flag}: expected an integer >= 1, got {value}")
+        settings[key] = value
+    if layer is not None:
+        if method not in LAYER_METHODS:
+            raise ValueError(f"--layer applies to CAM methods {sorted(methods.CAM_METHODS)}, not {method!r}")
+        settings["layer"] = layer
+    return settings
+
+
+def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, model_name="mnist_cnn",
+            invert=None, log=print, n=None, noise_level=None, steps=None):
+    """A sensitivity map of a user's digit image; writes a PNG next to it (or at `out`).
+
+    n, noise_level, steps: the method's settings where it takes them (None: METHOD_SETTINGS)."""
+    check_method(method)
     out = Path(out) if out else Path(image_path).with_name(Path(image_path).stem + f"_{method}.png")
     viz.check_figure_path(out, "--out")
+    settings = method_settings(method, layer=layer, n=n, noise_level=noise_level, steps=steps)
     model = models.load(model_name)
     x = read_digit_image(image_path, invert, log)
     with no_grad():
@@ -170,12 +209,6 @@ def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, 
     predicted = int(np.argmax(logits))
     log(f"predicted class {predicted} (logit {logits[predicted]:.2f})"
         + ("" if target is None else f"; explaining class {target}"))
-    extra = {}
-    if layer is not None:
-        if method not in methods.CAM_METHODS and method != "guided_gradcam":
-            raise ValueError(f"--layer applies to CAM methods {sorted(methods.CAM_METHODS)}, not {method!r}")
-        extra["layer"] = layer
-    settings = {**METHOD_SETTINGS.get(method, {}), **extra}
     maps = methods.METHODS[method](model, x, target, **settings)
     shown = target if target is not None else predicted
     path = viz.figure_grid(x, {method: picture_of(method, maps, x)}, out,
