@@ -331,3 +331,25 @@ def test_the_residual_nets_gradient_matches_finite_differences(images):
         with minisg.no_grad():
             slope = (model(as_tensor(up)).numpy()[0, 2] - model(as_tensor(down)).numpy()[0, 2]) / (2 * h)
         np.testing.assert_allclose(gradient[i, j], slope, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet"])
+def test_relu6_follows_the_relu_rules_of_guided_backprop_and_deconvnet(method):
+    """ReLU6 (clip at 0 and 6, MobileNetV2's activation) is a rectifier: where no value reaches
+    the cap, Guided BackProp and Deconvnet give the same map through it as through ReLU, and
+    not the plain gradient."""
+    from minisg import methods
+    rng = np.random.default_rng(3)
+
+    def net(activation):
+        torch_rng = np.random.default_rng(7)
+        return nn.Sequential(("conv", nn.Conv2d(1, 4, 3, padding=1, rng=torch_rng, dtype=np.float64)),
+                             ("act", activation), ("flat", nn.Flatten()),
+                             ("fc", nn.Linear(4 * 36, 3, rng=torch_rng, dtype=np.float64)))
+
+    x = rng.normal(0, 0.3, size=(2, 1, 6, 6))
+    with_relu6, with_relu = net(nn.ReLU6()), net(nn.ReLU())
+    assert np.abs(with_relu6["conv"](minisg.tensor(x)).numpy()).max() < 6     # the cap is never reached
+    capped = getattr(methods, method)(with_relu6, x, 1)
+    np.testing.assert_allclose(capped, getattr(methods, method)(with_relu, x, 1), atol=1e-14)
+    assert np.abs(capped - methods.vanilla_gradient(with_relu6, x, 1)).max() > 1e-3

@@ -11,6 +11,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor
 from .operands import float_tensor, operands, sum_to
+from .relu_rules import current_relu_rule, relu
 
 
 class Add(Function):
@@ -145,10 +146,16 @@ class LeakyReLU(Function):
 
 class Clip(Function):
     """x limited to [low, high] (a bound may be None). The gradient is 1 strictly inside and 0 at
-    or beyond a bound: PyTorch's convention for hardtanh and relu6, and minisg's relu'(0) = 0."""
+    or beyond a bound: PyTorch's convention for hardtanh and relu6, and minisg's relu'(0) = 0.
 
-    def __init__(self, low, high):
-        self.low, self.high = low, high
+    With low = 0 the clip is a rectifier (ReLU6 is a ReLU capped at 6), so it follows the ReLU
+    backward rule in force when it ran forward (relu_rules, METHODS.md §6): Guided BackProp
+    passes relu(g) where low < x < high, Deconvnet relu(g) where x < high (it ignores the
+    rectifier's mask, not the cap). Without this, Guided BackProp on MobileNetV2 would be the
+    plain gradient."""
+
+    def __init__(self, low, high, rule="gradient"):
+        self.low, self.high, self.rule = low, high, rule
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -161,7 +168,13 @@ class Clip(Function):
         return y
 
     def backward(self, g):
-        return g * Tensor(self.inside.astype(g.dtype))
+        if self.rule == "gradient":
+            return g * Tensor(self.inside.astype(g.dtype))
+        positive = relu(g, rule="gradient")
+        if self.rule == "guided":
+            return positive * Tensor(self.inside.astype(g.dtype))
+        below_cap = self.inputs[0].data < self.high if self.high is not None else None
+        return positive if below_cap is None else positive * Tensor(below_cap.astype(g.dtype))
 
 
 def add(a, b):
@@ -226,7 +239,7 @@ def clip(x, min=None, max=None):  # noqa: A002 (torch.clamp's and np.clip's argu
         raise ValueError(f"clip: min must be at most max, got min={min} and max={max}")
     if min is None and max is None:
         return x
-    return Clip(min, max)(x)
+    return Clip(min, max, current_relu_rule() if min == 0 else "gradient")(x)
 
 
 def relu6(x):

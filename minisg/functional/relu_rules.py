@@ -9,7 +9,8 @@ RELU_RULES = ("gradient", "guided", "deconv")
 _relu_rule = threading.local()  # per thread: methods run batches in worker threads
 
 
-def _current_relu_rule():
+def current_relu_rule():
+    """The backward rule that rectifiers created now take (relu, and clip with min=0)."""
     return getattr(_relu_rule, "rule", "gradient")
 
 
@@ -26,7 +27,7 @@ def relu_rule(rule):
     """
     if rule not in RELU_RULES:
         raise ValueError(f"relu_rule: rule must be one of {RELU_RULES}, got {rule!r}")
-    previous = _current_relu_rule()
+    previous = current_relu_rule()
     _relu_rule.rule = rule
     try:
         yield
@@ -52,4 +53,4 @@ class ReLU(Function):
 
 
 def relu(x, rule=None):
-    return ReLU(rule or _current_relu_rule())(float_tensor("relu", x))
+    return ReLU(rule or current_relu_rule())(float_tensor("relu", x))
