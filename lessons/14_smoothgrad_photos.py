@@ -87,7 +87,7 @@ PHOTOS = ["cat.png", "parrot.jpg"] if lesson.quick else ["cat.png", "parrot.jpg"
 FIG1_PHOTO, FIG1_N, FIG1_NOISE = "cat.png", (3 if lesson.quick else 50), 0.15
 FIG2_PHOTO, FIG2_POINTS, FIG2_SIGMA = "parrot.jpg", (5 if lesson.quick else 21), 0.01
 LEVELS = [0.0, 0.1, 0.5] if lesson.quick else [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
-N_FIG3 = 3 if lesson.quick else 20                          # the paper: 50; see section 4 for why 20 here
+N_FIG3 = 3 if lesson.quick else 50                          # the paper's n
 FIG4_PHOTO, FIG4_NOISE = "cat.png", 0.1
 SIZES = [1, 2, 3] if lesson.quick else [1, 5, 10, 20, 50, 100]
 MODE = "absolute"
@@ -266,10 +266,8 @@ lesson.save(figure, "14_path_fig2.png")
 # ## 4. Fig. 3 — the noise level
 #
 # SmoothGrad on SqueezeNet at noise levels 0% (the vanilla gradient) to 50% on five photos,
-# every map with the same seed. The paper uses $n$ = 50; here $n$ = 20, because a 224x224
-# gradient costs about 0.1 s on two CPU cores and this sweep alone is 5 photos x 5 levels x $n$
-# gradients. Section 5 measures what that costs in the picture: between $n$ = 20 and $n$ = 50 the
-# displayed gray levels move by only a few hundredths.
+# every map with the same seed and the paper's $n$ = 50: 5 photos x 5 levels x 50 = 1,250
+# gradients, the bulk of this lesson's run time.
 #
 # To *measure* what the eye sees we print, averaged over the photos:
 #
@@ -280,7 +278,7 @@ lesson.save(figure, "14_path_fig2.png")
 #   the picture.
 #
 # The Fig. 4 photo's 10% map keeps its individual gradients (a `method=` callable that keeps a
-# copy, as in lesson 06): 100 of them, the first 20 for this figure, all of them for Fig. 4.
+# copy, as in lesson 06): 100 of them, the first 50 for this figure, all of them for Fig. 4.
 
 # %%
 def smoothgrad_keeping_samples(model, x, target, n, noise_level, seed):
@@ -456,16 +454,17 @@ lesson.save(figure, "14_display_choices.png")
 #   partial, jump by up to 0.09 between neighbouring points, and on MobileNetV2 two of them change
 #   sign 3 and 6 times, while the score curve is smooth. That is the paper's Fig. 2 and lesson 05's
 #   MNIST finding, on a real photo: the score is smooth at this scale, its derivative is not.
-# - **Fig. 3.** The speckle is lowest at **10%** (0.100; vanilla 0.111) and grows from 20% on
-#   (0.108, 0.132, 0.139, 0.139 at 20-50%). In the pictures the objects are clearest at 10-20%:
+# - **Fig. 3.** The speckle is lowest at **10%** (0.090; vanilla 0.111) and grows from 20% on
+#   (0.098, 0.126, 0.137, 0.140 at 20-50%). In the pictures the objects are clearest at 10-20%:
 #   the owl's face and outline, the cat's eyes and ears, the bun of the hot dog. From 30% the maps
 #   fill with a diffuse gray haze (the owl's body even becomes a dark hole at 40-50%); only the
-#   dragonfly, on a plain background, keeps a compact blob. This is the paper's finding (10-20%
+#   dragonfly, on a plain background, keeps a compact blob, and the hot dog the bright rim of
+#   its bun. This is the paper's finding (10-20%
 #   best on Inception) and *not* lesson 06's MNIST one, where the sweet spot was 20-40% and 50%
 #   only blurred the strokes: a high-contrast digit keeps its class under far more noise than a
 #   photo. (SqueezeNet calls the owl a *ruffed grouse*, 0.57: the map explains the network's class,
-#   right or wrong.) Part of the haze at 30-50% is sampling noise — more noise needs more samples,
-#   and n = 20 is below the paper's 50 — so compare neighbouring columns, not absolute gray.
+#   right or wrong.) Part of the haze at 30-50% is sampling noise — more noise needs more
+#   samples — so compare neighbouring columns, not absolute gray.
 # - **Fig. 4.** The speckle falls steadily with $n$: 0.096 (n = 1), 0.100, 0.092, 0.085, 0.072,
 #   0.065 (n = 100), and the picture's change from the previous $n$ shrinks: 0.097, 0.068, 0.060,
 #   0.056 (20 to 50), 0.036 (50 to 100) gray levels. The pictures at 50 and 100 look alike, the
@@ -484,8 +483,8 @@ lesson.save(figure, "14_display_choices.png")
 #
 # ## Exercises
 #
-# 1. Rerun the noise sweep with $n$ = 50 (the paper's value; change `N_FIG3`). Does the haze at
-#    30-50% shrink, and does 10% stay the best level by the speckle number?
+# 1. Rerun the noise sweep with $n$ = 100 (change `N_FIG3`). Does the haze at 30-50% shrink,
+#    and does 10% stay the best level by the speckle number?
 # 2. Fig. 1 shows SqueezeNet's grid pattern. Which layers of `squeezenet1.1` have stride 2, and
 #    what period would their pattern have in the 224x224 map? Check it with `np.fft` on the map.
 # 3. Redo Fig. 3 on MobileNetV2 for one photo. Is its best noise level the same as SqueezeNet's?
