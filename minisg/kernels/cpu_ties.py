@@ -13,7 +13,8 @@ others. Three stages of the same step keep it cheap: give each row of a matrix o
 index of the first identical row (a hash table; every match is checked element by element,
 so a hash collision can never merge different patches):
 
-1. pixels: the rows are the channel vectors x[n, :, h, w] (their bits);
+1. pixels: the rows are the channel vectors x[n, :, h, w] (their bits), hashed channel by
+   channel as a sum of bits times a random odd multiplier per channel (a loop along memory);
 2. row pieces: the rows are the KW pixel ids under each (padded row, output column) of a
    window; zero padding counts as an all-zero pixel;
 3. patches: the rows are the KH row-piece ids of each output position's window.
@@ -69,26 +70,57 @@ def _first_equal_rows(rows, first):
 
 
 @jit_inline
-def _pixel_rows(bits, n, sign_bit):
-    """(H*W, C) int64: pixel (h, w)'s channel bits, -0.0 written as +0.0."""
-    C, H, W = bits.shape[1], bits.shape[2], bits.shape[3]
-    rows = np.empty((H * W, C), np.int64)
+def _pixel_keys(bits, n, multipliers):
+    """keys[p] = sum_c bits[n, c].flat[p] * multipliers[c] (mod 2**64): channel by channel, so
+    the loop runs along memory and vectorises (a pixel's channels are H*W values apart)."""
+    C = bits.shape[1]
+    planes = bits[n].reshape(C, -1)
+    keys = np.zeros(planes.shape[1], np.uint64)
     for c in range(C):
-        plane = bits[n, c]
-        for h in range(H):
-            for w in range(W):
-                b = np.int64(plane[h, w])
-                rows[h * W + w, c] = 0 if b == sign_bit else b
-    return rows
+        plane, multiplier = planes[c], multipliers[c]
+        for p in range(plane.shape[0]):
+            keys[p] += np.uint64(plane[p]) * multiplier
+    return keys
 
 
 @jit_inline
-def _zero_pixel(pixel_rows, pixel_ids):
-    """The id of the all-zero pixel, or -2 (a fresh id for padding) if there is none."""
-    for p in range(pixel_rows.shape[0]):
-        if pixel_ids[p] == p and not pixel_rows[p].any():
-            return p
-    return -2
+def _same_pixel(planes, p, q):
+    for c in range(planes.shape[0]):
+        if planes[c, p] != planes[c, q]:
+            return False
+    return True
+
+
+@jit_inline
+def _pixel_ids(bits, n, multipliers, ids):
+    """ids[p] = the first pixel equal to pixel p (all channels); returns (whether any pixel
+    repeats, the id of the all-zero pixel or -2: a fresh id for zero padding)."""
+    planes = bits[n].reshape(bits.shape[1], -1)
+    keys = _pixel_keys(bits, n, multipliers)
+    count = keys.shape[0]
+    size = 16
+    while size < 2 * count:
+        size *= 2
+    slots = np.full(size, _EMPTY, np.int64)
+    repeats, zero_id = False, -2
+    for p in range(count):
+        key = keys[p]
+        if p > 0 and keys[p - 1] == key and _same_pixel(planes, ids[p - 1], p):
+            ids[p], repeats = ids[p - 1], True       # runs of equal pixels: no table lookup
+            continue
+        slot = (key ^ (key >> np.uint64(31))) & np.uint64(size - 1)
+        while True:
+            q = slots[slot]
+            if q == _EMPTY:
+                slots[slot], ids[p] = p, p
+                break
+            if keys[q] == key and _same_pixel(planes, q, p):
+                ids[p], repeats = q, True
+                break
+            slot = (slot + np.uint64(1)) & np.uint64(size - 1)
+        if zero_id == -2 and ids[p] == p and key == 0 and not planes[:, p].any():
+            zero_id = p
+    return repeats, zero_id
 
 
 @jit_inline
@@ -117,15 +149,13 @@ def _patch_rows(piece_ids, OH, OW, kh, sh):
 
 
 @jit
-def _equalise(x_bits, y, kh, kw, sh, sw, ph, pw, sign_bit):
+def _equalise(x_bits, y, kh, kw, sh, sw, ph, pw, multipliers):
     N, H, W = x_bits.shape[0], x_bits.shape[2], x_bits.shape[3]
     OH, OW = y.shape[2], y.shape[3]
     padded_rows = (OH - 1) * sh + kh
     for n in prange(N):
-        pixels = _pixel_rows(x_bits, n, sign_bit)
         pixel_ids = np.empty(H * W, np.int64)
-        repeats = _first_equal_rows(pixels, pixel_ids)
-        padding_id = _zero_pixel(pixels, pixel_ids)
+        repeats, padding_id = _pixel_ids(x_bits, n, multipliers, pixel_ids)
         if not repeats and (padding_id < 0 or (ph == 0 and pw == 0)):
             continue                 # every patch differs from every other
         if kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0:
@@ -149,10 +179,14 @@ def _copy_from_first(y, n, patch_ids):
             plane[q] = plane[patch_ids[q]]
 
 
+_MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2 ** 63, 1 << 16, dtype=np.uint64) * 2 + 1
+
+
 def equalise(x, y, kernel_hw, stride, padding):
     """In place on y = conv(x, w) (NCHW, C-contiguous): identical patches of x get the first
     one's output. kernel_hw, stride, padding are (rows, cols) pairs of ints."""
     unsigned = np.uint32 if x.dtype == np.float32 else np.uint64
-    sign_bit = np.int64(-(2 ** 63)) if x.dtype == np.float64 else np.int64(2 ** 31)
-    _equalise(x.view(unsigned), y, *kernel_hw, *stride, *padding, sign_bit)
+    bits = (x + x.dtype.type(0)).view(unsigned)       # -0.0 + 0.0 is +0.0: equal values, equal bits
+    multipliers = np.resize(_MULTIPLIERS, x.shape[1])  # repeats past 65,536 channels: a weaker hash, still checked
+    _equalise(bits, y, *kernel_hw, *stride, *padding, multipliers)
     return y
