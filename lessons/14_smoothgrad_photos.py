@@ -61,12 +61,7 @@ from minisg.models import networks  # noqa: E402
 lesson = setup("14", "SmoothGrad's photo figures 1-4 and §3.1 on SqueezeNet and MobileNetV2",
                quick="two photos, a few samples per map (seconds)")
 
-if not imagenet.available():
-    try:
-        imagenet.folder()
-    except imagenet.ImageNetFilesMissing as missing:
-        print(f"lesson 14 skipped, no figures: {missing}")
-    raise SystemExit(0)
+imagenet.stop_unless_available("14")   # without the files: one line, no figures
 
 # %% [markdown]
 # ## 1. Networks, photos, settings

@@ -63,11 +63,7 @@ lesson = setup("15", "SmoothGrad Figs. 5, 6, 7 on real photos, with measured loc
                                        help="how a signed map becomes gray levels (default: |M|, the paper's "
                                             "choice on ImageNet)")})
 
-try:
-    imagenet.folder()
-except imagenet.ImageNetFilesMissing as missing:
-    print(f"lesson 15 needs the ImageNet photos and networks and stops here without figures: {missing}")
-    raise SystemExit(0)
+imagenet.stop_unless_available("15")   # without the files: one line, no figures
 
 QUICK = lesson.quick
 N = 2 if QUICK else 25              # SmoothGrad samples (the paper uses 50; 25 keeps the full run near 2 minutes,

@@ -61,12 +61,7 @@ from minisg.models import networks  # noqa: E402
 lesson = setup("16", "Smooth Grad-CAM++ on real photos, measured",
                quick="one photo, n = 2 noisy samples, a tiny sweep (seconds)")
 
-if not imagenet.available():
-    try:
-        imagenet.folder()
-    except imagenet.ImageNetFilesMissing as missing:
-        print(f"lesson 16 skipped: {missing}")
-    sys.exit(0)
+imagenet.stop_unless_available("16")   # without the files: one line, no figures
 
 N_SAMPLES = 2 if lesson.quick else 5             # the paper's nsamples = 5
 NOISE = 0.3                                       # the paper's std_dev = 0.3, read as a noise level

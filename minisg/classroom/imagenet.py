@@ -69,6 +69,16 @@ def available():
     return True
 
 
+def stop_unless_available(lesson_number):
+    """In a photo lesson: without the files, one line saying where it looked, then exit 0 (no
+    figures), so that running every lesson still works on a machine without them."""
+    try:
+        folder()
+    except ImageNetFilesMissing as missing:
+        print(f"lesson {lesson_number} skipped, no figures: {missing}")
+        raise SystemExit(0) from None
+
+
 def network(name, dtype=np.float32):
     """A known network (networks.CARDS) from the folder's ONNX file, else minisg's cache."""
     card = networks.card(name)

@@ -40,43 +40,23 @@ def _same_row(rows, q, r):
 
 
 @jit_inline
-def _first_equal_rows(rows, first):
-    """first[r] = the smallest r' whose row equals row r; returns whether any row repeats."""
-    count, length = rows.shape
-    size = 16
-    while size < 2 * count:
-        size *= 2
-    slots = np.full(size, _EMPTY, np.int64)
-    keys = np.empty(size, np.uint64)
-    repeats = False
-    for r in range(count):
-        if r > 0 and _same_row(rows, r - 1, r):   # most repeats sit next to each other:
-            first[r], repeats = first[r - 1], True  # no hashing for them
-            continue
+def _row_keys(rows):
+    """A 64-bit hash of every row of an int64 matrix."""
+    keys = np.empty(rows.shape[0], np.uint64)
+    for r in range(rows.shape[0]):
         key = np.uint64(0)
-        for t in range(length):
+        for t in range(rows.shape[1]):
             key = (key ^ np.uint64(rows[r, t])) * _MIX
-        slot = (key ^ (key >> np.uint64(31))) & np.uint64(size - 1)
-        while True:
-            q = slots[slot]
-            if q == _EMPTY:
-                slots[slot], keys[slot], first[r] = r, key, r
-                break
-            if keys[slot] == key and _same_row(rows, q, r):
-                first[r], repeats = q, True
-                break
-            slot = (slot + np.uint64(1)) & np.uint64(size - 1)
-    return repeats
+        keys[r] = key
+    return keys
 
 
 @jit_inline
-def _pixel_keys(bits, n, multipliers):
-    """keys[p] = sum_c bits[n, c].flat[p] * multipliers[c] (mod 2**64): channel by channel, so
-    the loop runs along memory and vectorises (a pixel's channels are H*W values apart)."""
-    C = bits.shape[1]
-    planes = bits[n].reshape(C, -1)
+def _pixel_keys(planes, multipliers):
+    """keys[p] = sum_c planes[c, p] * multipliers[c] (mod 2**64): channel by channel, so the
+    loop runs along memory and vectorises (a pixel's channels are H*W values apart)."""
     keys = np.zeros(planes.shape[1], np.uint64)
-    for c in range(C):
+    for c in range(planes.shape[0]):
         plane, multiplier = planes[c], multipliers[c]
         for p in range(plane.shape[0]):
             keys[p] += np.uint64(plane[p]) * multiplier
@@ -84,43 +64,40 @@ def _pixel_keys(bits, n, multipliers):
 
 
 @jit_inline
-def _same_pixel(planes, p, q):
-    for c in range(planes.shape[0]):
-        if planes[c, p] != planes[c, q]:
-            return False
-    return True
-
-
-@jit_inline
-def _pixel_ids(bits, n, multipliers, ids):
-    """ids[p] = the first pixel equal to pixel p (all channels); returns (whether any pixel
-    repeats, the id of the all-zero pixel or -2: a fresh id for zero padding)."""
-    planes = bits[n].reshape(bits.shape[1], -1)
-    keys = _pixel_keys(bits, n, multipliers)
-    count = keys.shape[0]
+def _first_equal_rows(rows, keys, first):
+    """first[r] = the smallest r' whose row equals row r (keys[r]: the rows' hashes); returns
+    whether any row repeats."""
+    count = rows.shape[0]
     size = 16
     while size < 2 * count:
         size *= 2
     slots = np.full(size, _EMPTY, np.int64)
-    repeats, zero_id = False, -2
-    for p in range(count):
-        key = keys[p]
-        if p > 0 and keys[p - 1] == key and _same_pixel(planes, ids[p - 1], p):
-            ids[p], repeats = ids[p - 1], True       # runs of equal pixels: no table lookup
+    repeats = False
+    for r in range(count):
+        key = keys[r]
+        if r > 0 and keys[r - 1] == key and _same_row(rows, first[r - 1], r):
+            first[r], repeats = first[r - 1], True   # runs of equal rows: no table lookup
             continue
         slot = (key ^ (key >> np.uint64(31))) & np.uint64(size - 1)
         while True:
             q = slots[slot]
             if q == _EMPTY:
-                slots[slot], ids[p] = p, p
+                slots[slot], first[r] = r, r
                 break
-            if keys[q] == key and _same_pixel(planes, q, p):
-                ids[p], repeats = q, True
+            if keys[q] == key and _same_row(rows, q, r):
+                first[r], repeats = q, True
                 break
             slot = (slot + np.uint64(1)) & np.uint64(size - 1)
-        if zero_id == -2 and ids[p] == p and key == 0 and not planes[:, p].any():
-            zero_id = p
-    return repeats, zero_id
+    return repeats
+
+
+@jit_inline
+def _zero_pixel(pixels, keys, ids):
+    """The id of the all-zero pixel (its key is 0), or -2: a fresh id for zero padding."""
+    for p in range(pixels.shape[0]):
+        if keys[p] == 0 and ids[p] == p and not pixels[p].any():
+            return p
+    return -2
 
 
 @jit_inline
@@ -154,8 +131,11 @@ def _equalise(x_bits, y, kh, kw, sh, sw, ph, pw, multipliers):
     OH, OW = y.shape[2], y.shape[3]
     padded_rows = (OH - 1) * sh + kh
     for n in prange(N):
+        planes = x_bits[n].reshape(x_bits.shape[1], -1)
+        pixels, keys = planes.T, _pixel_keys(planes, multipliers)   # rows: pixels (a strided view)
         pixel_ids = np.empty(H * W, np.int64)
-        repeats, padding_id = _pixel_ids(x_bits, n, multipliers, pixel_ids)
+        repeats = _first_equal_rows(pixels, keys, pixel_ids)
+        padding_id = _zero_pixel(pixels, keys, pixel_ids)
         if not repeats and (padding_id < 0 or (ph == 0 and pw == 0)):
             continue                 # every patch differs from every other
         if kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0:
@@ -163,9 +143,10 @@ def _equalise(x_bits, y, kh, kw, sh, sw, ph, pw, multipliers):
             continue
         pieces = _row_piece_rows(pixel_ids, H, W, kw, sw, pw, ph, padded_rows, OW, padding_id)
         piece_ids = np.empty(padded_rows * OW, np.int64)
-        _first_equal_rows(pieces, piece_ids)
+        _first_equal_rows(pieces, _row_keys(pieces), piece_ids)
+        patches = _patch_rows(piece_ids, OH, OW, kh, sh)
         patch_ids = np.empty(OH * OW, np.int64)
-        if _first_equal_rows(_patch_rows(piece_ids, OH, OW, kh, sh), patch_ids):
+        if _first_equal_rows(patches, _row_keys(patches), patch_ids):
             _copy_from_first(y, n, patch_ids)
 
 
