@@ -217,14 +217,15 @@ def _report(times, log):
     return results
 
 
-def _breakdown(steps, device, repeats, log):
-    """Where each minisg workload's time goes, kernel by kernel and op by op."""
+def breakdown_report(steps, labels, device, repeats, log):
+    """Where each minisg workload's time goes, kernel by kernel and op by op (labels: name ->
+    how the report names the workload)."""
     log(f"where minisg's time goes (one profiled batch of {repeats} runs per workload; ms per run):")
     for name, step in steps.items():
         step()
         with op_profile(device) as profile:
             wall = sum(seconds_per_run(step, repeats, 0))
-        log(f"  {LABELS[name][0]}: {1e3 * wall / repeats:.1f} ms per run while profiled")
+        log(f"  {labels[name]}: {1e3 * wall / repeats:.1f} ms per run while profiled")
         for line in profile.table(repeats, wall):
             log(line)
 
@@ -253,5 +254,5 @@ def run(device="cpu", vs_torch=False, repeats=10, warmup=3, rounds=3, breakdown=
         if torch_timer is None:
             break               # no torch: one minisg run is all there is to report
     if breakdown:
-        _breakdown(steps, device, repeats, log)
+        breakdown_report(steps, {name: label for name, (label, _) in LABELS.items()}, device, repeats, log)
     return results

@@ -26,9 +26,8 @@ import numpy as np
 from .. import methods, parallel
 from ..models import networks
 from ..models.onnx_import import load_onnx
-from .bench import _check_counts, _summary
-from .profile import op_profile
-from .timing import median_seconds, seconds_per_run
+from .bench import _check_counts, _summary, breakdown_report
+from .timing import median_seconds
 
 NETWORKS = ("squeezenet1.1",)
 SAMPLES = 50
@@ -176,17 +175,6 @@ def _report(times, references, names, log):
     return results
 
 
-def _breakdown(steps, names, repeats, log):
-    log(f"where minisg's time goes (one profiled batch of {repeats} runs per workload; ms per run):")
-    for name, step in steps.items():
-        step()
-        with op_profile("cpu") as profile:
-            wall = sum(seconds_per_run(step, repeats, 0))
-        log(f"  {names[name]}: {1e3 * wall / repeats:.1f} ms per run while profiled")
-        for line in profile.table(repeats, wall):
-            log(line)
-
-
 def run(network="squeezenet1.1", network_file=None, image=None, vs_torch=False, repeats=5, warmup=1,
         rounds=3, breakdown=False, n=SAMPLES, batch_size=BATCH_SIZE, device="cpu", log=print):
     """Print and return {workload: {minisg_ms, references: {name: {ms, time_ratio, ratio_range}}}}
@@ -214,5 +202,5 @@ def run(network="squeezenet1.1", network_file=None, image=None, vs_torch=False, 
     times = _time_turns(steps, references, repeats, warmup, rounds)
     results = _report(times, references, names, log)
     if breakdown:
-        _breakdown(steps, names, repeats, log)
+        breakdown_report(steps, names, device, repeats, log)
     return results
