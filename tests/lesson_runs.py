@@ -17,8 +17,9 @@ def run_quick(lesson, out, timeout):
     return result, log
 
 
-def assert_finished_with_figures(result, log, out, number, figures):
-    """Exit 0, 'lesson NN finished', exactly `figures` announced, each a real PNG, no temp file."""
+def assert_finished_with_figures(result, log, out, number, figures, min_bytes=MIN_BYTES):
+    """Exit 0, 'lesson NN finished', exactly `figures` announced, each a real PNG over
+    `min_bytes`, no temp file."""
     assert result.returncode == 0, f"lesson {number} exited with {result.returncode}\n{log}"
     assert f"lesson {number} finished in" in result.stdout, log
     announced = [Path(p).name for p in re.findall(r"^wrote (.+\.png)\s*$", result.stdout, flags=re.M)]
@@ -28,5 +29,5 @@ def assert_finished_with_figures(result, log, out, number, figures):
         assert path.is_file(), f"lesson {number} did not write {name}\n{log}"
         content = path.read_bytes()
         assert content.startswith(PNG_SIGNATURE), f"{name} is not a PNG"
-        assert len(content) > MIN_BYTES, f"{name} is only {len(content)} bytes"
+        assert len(content) > min_bytes, f"{name} is only {len(content)} bytes\n{log}"
     assert not [p for p in out.iterdir() if not p.name.endswith(".png")], "a temporary file was left behind"
