@@ -5,27 +5,27 @@ Padding comes as an int (all four sides), a pair (rows, cols) (both sides alike,
 form) or a 4-tuple (top, left, bottom, right): ONNX's ``pads`` order [x1_begin, x2_begin,
 x1_end, x2_end]. Inside minisg it is always the 4-tuple.
 """
-import numbers
+from .checks import is_int  # Python and NumPy ints (ONNX attributes may be np.int64), not bools
 
 
 def pair(value, name, op, minimum):
     """(rows, cols) from an int or a pair of ints >= minimum; ValueError naming `name` otherwise."""
-    values = (value, value) if _is_int(value) else tuple(value) if _is_sequence(value) else ()
-    if len(values) != 2 or not all(_is_int(v) and v >= minimum for v in values):
+    values = (value, value) if is_int(value) else tuple(value) if _is_sequence(value) else ()
+    if len(values) != 2 or not all(is_int(v) and v >= minimum for v in values):
         raise ValueError(f"{op}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
     return tuple(int(v) for v in values)
 
 
 def int_at_least(value, name, op, minimum):
     """value as an int >= minimum; ValueError naming `name` otherwise."""
-    if not (_is_int(value) and value >= minimum):
+    if not (is_int(value) and value >= minimum):
         raise ValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def padding4(value, op):
     """(top, left, bottom, right) from an int, a pair (rows, cols) or a 4-tuple of ints >= 0."""
-    if _is_int(value):
+    if is_int(value):
         sides = (value,) * 4
     elif _is_sequence(value) and len(value) == 2:
         sides = (value[0], value[1], value[0], value[1])
@@ -33,7 +33,7 @@ def padding4(value, op):
         sides = tuple(value)
     else:
         sides = None
-    if sides is None or not all(_is_int(v) and v >= 0 for v in sides):
+    if sides is None or not all(is_int(v) and v >= 0 for v in sides):
         raise ValueError(f"{op}: padding must be an int >= 0, a pair (rows, cols) or a 4-tuple "
                          f"(top, left, bottom, right) of them, got {value!r}")
     return tuple(int(v) for v in sides)
@@ -63,11 +63,6 @@ def pool_output_size(size, kernel, stride, before, after, ceil_mode, op):
     if ceil_mode and steps * stride >= size + before:
         steps -= 1
     return steps + 1
-
-
-def _is_int(value):
-    """Python and NumPy ints (an ONNX attribute may arrive as np.int64), but not bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_sequence(value):

@@ -106,15 +106,16 @@ def test_noise_is_scaled_by_the_image_range_and_batched(images):
     images[0] *= 0.5                                      # a different range for image 0
     recorder, model = Recorder(), linear_model(shape=(1, 8, 8))[0]
     M.smoothgrad(model, images, 2, method=recorder, n=300, noise_level=0.2, seed=0, batch_size=64)
-    ((noisy, target, kwargs),) = recorder.calls           # one call: all N*n noisy images at once
-    assert noisy.shape == (900, 1, 8, 8) and kwargs == {"batch_size": 64}
+    assert [len(call[0]) for call in recorder.calls] == [64] * 14 + [4]   # batch_size noisy images per call
+    assert all(kwargs == {"batch_size": 64} for _, _, kwargs in recorder.calls)
+    noisy, target = (np.concatenate([call[i] for call in recorder.calls]) for i in (0, 1))
     np.testing.assert_array_equal(target, np.full(900, 2))
     noise = noisy.reshape(3, 300, 1, 8, 8) - images[:, None]
     sigma = 0.2 * (images.reshape(3, -1).max(1) - images.reshape(3, -1).min(1))
     np.testing.assert_allclose(noise.reshape(3, -1).std(axis=1), sigma, rtol=0.03)
     recorder.calls.clear()
     M.smoothgrad(model, images, 2, method=recorder, n=300, stdev=0.1, seed=0)
-    np.testing.assert_allclose((recorder.calls[0][0].reshape(3, 300, 1, 8, 8) - images[:, None]).std(), 0.1, rtol=0.03)
+    np.testing.assert_allclose((np.concatenate([call[0] for call in recorder.calls]).reshape(3, 300, 1, 8, 8) - images[:, None]).std(), 0.1, rtol=0.03)
 
 
 def counted_forward(model):

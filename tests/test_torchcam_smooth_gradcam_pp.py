@@ -72,7 +72,7 @@ class ReplayedNoise:
 
 def torchcam_maps(model, x, target, layer, n, stdev, seed, normalized=False):
     """torch-cam's SmoothGradCAMpp on minisg's noise draws: x + stdev * z, z from default_rng(seed)."""
-    noise = stdev * np.random.default_rng(seed).standard_normal((len(x), n) + x.shape[1:])  # as noisy_copies
+    noise = stdev * np.random.default_rng(seed).standard_normal((len(x), n) + x.shape[1:])  # as data.gaussian_noise_batches draws it
     net = torch_copy(model)
     with SmoothGradCAMpp(net, layer, num_samples=n, std=stdev, input_shape=x.shape[1:]) as extractor:
         distribution = extractor._distrib            # torch-cam's own: zero mean, absolute std

@@ -1,10 +1,13 @@
 """SmoothGrad's Gaussian noise: sigma = noise_level * (max - min) of each image, not clipped.
 
 The same noise serves two purposes: training with noise (``add_noise``, one fresh draw per
-batch) and SmoothGrad at inference (``minisg.methods``, n noisy copies of each image). Both
+batch) and SmoothGrad at inference (``minisg.methods``, n noisy copies of each image, drawn a
+batch at a time by ``gaussian_noise_batches`` so that N*n copies are never held at once). Both
 draw from a seeded ``numpy.random.Generator`` and say in which dtype they draw: the same seed
 gives different numbers in float32 and float64, so the dtype is part of a seeded result.
 """
+import numbers
+
 import numpy as np
 
 
@@ -25,11 +28,32 @@ def gaussian_noise(images, sigmas, rng, copies=1, dtype=np.float64):
     i*copies ... i*copies + copies - 1 belong to image i.
     """
     images = np.asarray(images)
-    shape = (len(images), copies) + images.shape[1:]
-    noise = rng.standard_normal(shape, dtype=dtype)
-    sigmas = np.asarray(sigmas, dtype=dtype).reshape((-1,) + (1,) * (len(shape) - 1))
-    noisy = images[:, None].astype(dtype) + sigmas * noise
-    return noisy.reshape((-1,) + images.shape[1:]).astype(images.dtype, copy=False)
+    return _noisy_rows(images, sigmas, rng, copies, 0, len(images) * copies, dtype)
+
+
+def gaussian_noise_batches(images, sigmas, rng, copies=1, batch_size=256, dtype=np.float64):
+    """gaussian_noise(images, sigmas, rng, copies, dtype) batch_size rows at a time.
+
+    Yields (start, stop, rows) in order, rows being gaussian_noise(...)[start:stop]: a
+    Generator draws normals as one stream, so rows drawn piece by piece in order are the
+    numbers one big draw gives, whatever batch_size is. Only one batch is held at a time.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    images = np.asarray(images)
+    total = len(images) * copies
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        yield start, stop, _noisy_rows(images, sigmas, rng, copies, start, stop, dtype)
+
+
+def _noisy_rows(images, sigmas, rng, copies, start, stop, dtype):
+    """Rows start..stop-1 of the noisy copies: row r is image r // copies plus fresh noise."""
+    owner = np.arange(start, stop) // copies
+    noise = rng.standard_normal((stop - start,) + images.shape[1:], dtype=dtype)
+    scale = np.asarray(sigmas, dtype=dtype)[owner].reshape((-1,) + (1,) * (images.ndim - 1))
+    noisy = images[owner].astype(dtype, copy=False) + scale * noise
+    return noisy.astype(images.dtype, copy=False)
 
 
 def add_noise(images, noise_level, rng):

@@ -3,12 +3,12 @@ devices and dtypes.
 
 None of these computes anything new: each backward undoes the rearrangement.
 """
-import numbers
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor
+from ..checks import is_int
 
 
 class Reshape(Function):
@@ -69,7 +69,7 @@ def _is_basic(index):
     """True for an index of slices, ints, None and ... only (NumPy's basic indexing)."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(part is None or part is Ellipsis or isinstance(part, slice)
-               or (isinstance(part, numbers.Integral) and not isinstance(part, bool)) for part in parts)
+               or is_int(part) for part in parts)
 
 
 def reshape(x, *shape):
@@ -181,7 +181,7 @@ def _inside(pad_width, padded_shape):
 def _pad_widths(pad_width, ndim):
     """pad_width as a tuple of (before, after) int pairs, one per axis, or ValueError."""
     def is_width(v):
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
+        return is_int(v) and v >= 0
 
     def is_pair(p):
         return isinstance(p, (tuple, list)) and len(p) == 2 and all(is_width(v) for v in p)

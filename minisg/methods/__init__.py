@@ -10,7 +10,9 @@ layer= is a tap name ("relu2", "block.relu", a graph model's tensor name), and N
 model's default_cam_layer or else its last layer with a 4-D output (METHODS.md §7).
 The score is the pre-softmax logit; target None is the clean input's predicted class, held
 fixed for every noisy or path sample. The model runs in eval mode (its flags are restored),
-and maps are computed in the model's dtype.
+and maps are computed in the model's dtype. Every argument is checked before any work, with one
+error naming it; x is checked against model.input_shape, and values outside model.input_range
+give a warning (METHODS.md §0, "Checks").
 
 METHODS maps a name to each function (for the command line and the demos).
 """

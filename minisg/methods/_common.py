@@ -8,42 +8,77 @@ Conventions (METHODS.md §0):
 One backward pass gives the gradients of a whole batch: in eval mode the images do not
 interact, so d(sum_n S_{c_n}(x_n))/dx_n = dS_{c_n}(x_n)/dx_n.
 """
+import contextlib
+import contextvars
 import warnings
 
 import numpy as np
 
-from .. import backend, data, parallel
+from .. import backend, data, nn, parallel
 from .. import functional as F
 from ..autograd import Tensor, grad, no_grad
-from ..nn import evaluation_mode  # noqa: F401  (the methods import it from here)
-from ._checks import (check_input, check_layer, check_layer_output, check_tappable, check_target,
-                      check_target_range, listed)
+from ._checks import (check_batch_size, check_input, check_layer, check_layer_output, check_logits, check_model,
+                      check_noise_fits, check_tappable, check_target, check_target_range, listed,
+                      user_stacklevel, warn_outside_input_range)
+
+_METHOD_DEPTH = contextvars.ContextVar("minisg_method_depth", default=0)
+
+
+@contextlib.contextmanager
+def evaluation_mode(model):
+    """nn.evaluation_mode for a method's call, which also counts the methods running: one that
+    runs inside another (SmoothGrad's method on noisy copies, Guided Grad-CAM's Grad-CAM) gets
+    internal inputs, not the user's x, and prepare leaves their range alone."""
+    token = _METHOD_DEPTH.set(_METHOD_DEPTH.get() + 1)
+    try:
+        with nn.evaluation_mode(model):
+            yield model
+    finally:
+        _METHOD_DEPTH.reset(token)
 
 
 def model_dtype(model, fallback=np.float32):
-    parameters = model.parameters()
+    parameters = check_model(model).parameters()
     return np.dtype(parameters[0].dtype) if parameters else np.dtype(fallback)
 
 
 def model_xp(model):
-    parameters = model.parameters()
+    """The model's array module (NumPy for a plain function, e.g. a head given as a lambda)."""
+    parameters = model.parameters() if hasattr(model, "parameters") else []
     return parameters[0].xp if parameters else np
 
 
 def picked_scores(logits, target):
     """The logit of each image's target class: S[n] = logits[n, target[n]]."""
+    check_logits(logits.data, len(target))
     check_target_range(target, logits.shape[1])
     return F.getitem(logits, (np.arange(len(target)), target))
 
 
-def prepare(model, x, target, batch_size=None):
-    """(x as a checked array in the model's dtype, target as an (N,) int array).
+def prepare(model, x, target, batch_size=None, check_classes=False):
+    """(x as a checked array in the model's dtype, target as an (N,) int array), the model and
+    batch_size checked too.
 
-    A given target's upper bound is checked later, against the logits (picked_scores)."""
+    The user's x (not a noisy copy or path point that a method passes to another) gets a
+    warning when it leaves model.input_range. A given target's upper bound is checked later,
+    against the logits (picked_scores); check_classes=True checks it now, with one image's
+    forward pass (for methods whose passes do not go through picked_scores).
+    """
+    check_batch_size(batch_size)
     x = check_input(model, x, model_dtype(model))
+    if _METHOD_DEPTH.get() <= 1:
+        warn_outside_input_range(model, x)
     if target is None:                    # the clean prediction, fixed for all later samples
-        return x, parallel.logits(model, x, batch_size).argmax(axis=1)
-    return x, check_target(target, len(x))
+        return x, clean_logits(model, x, batch_size).argmax(axis=1)
+    target = check_target(target, len(x))
+    if check_classes:
+        check_target_range(target, clean_logits(model, x[:1]).shape[1])
+    return x, target
+
+
+def clean_logits(model, x, batch_size=None):
+    """parallel.logits, checked: (N, classes), finite."""
+    return check_logits(parallel.logits(model, x, batch_size), len(x))
 
 
 def input_gradients(model, x, target, batch_size=None, rule="gradient"):
@@ -70,7 +105,7 @@ def cam_layer(model, x, layer):
     """The layer a CAM method reads (METHODS.md §7): `layer` when given, else the model's
     default_cam_layer, else the last layer with a 4-D output on x[0], announced by a warning.
 
-    Call it from the public method itself: the warning then points at the user's line.
+    The warning points at the user's line (the first frame outside minisg/methods).
     """
     check_tappable(model)
     if layer is None:
@@ -79,7 +114,7 @@ def cam_layer(model, x, layer):
         layer, shape = last_feature_map(model, x[:1])
         warnings.warn(f"layer: none given and {type(model).__name__} has no default_cam_layer; using "
                       f"{layer!r}, the last layer with an (N, K, H, W) output ({shape[1]}x{shape[2]}x{shape[3]}). "
-                      f"Pass layer= to choose another (model.tensor_names lists them).", stacklevel=3)
+                      f"Pass layer= to choose another (model.tensor_names lists them).", stacklevel=user_stacklevel())
     return check_layer(model, layer)
 
 
@@ -122,16 +157,10 @@ def tap_output(taps, layer):
 
 
 def noise_stdevs(x, noise_level, stdev):
-    """sigma per image (float64): `stdev` (absolute) if given, else noise_level * (max(x_n) - min(x_n))."""
+    """sigma per image (float64): `stdev` (absolute) if given, else noise_level * (max(x_n) - min(x_n)),
+    checked to give noisy copies that fit x's dtype (the model's)."""
     if stdev is not None:
-        return np.full(len(x), float(stdev))
-    return data.noise_stdevs(x, noise_level)
-
-
-def noisy_copies(x, n, sigmas, rng):
-    """(N*n, C, H, W): image x[i] repeated n times plus N(0, sigmas[i]^2) noise per element.
-
-    The noise is drawn and added in float64 (the same numbers for either model dtype), then
-    cast to x's dtype; it is not clipped. Rows i*n ... i*n + n - 1 belong to image i.
-    """
-    return data.gaussian_noise(x, sigmas, rng, copies=n, dtype=np.float64)
+        return check_noise_fits("stdev", stdev, np.full(len(x), float(stdev)), x.dtype)
+    with np.errstate(over="ignore"):
+        sigmas = data.noise_stdevs(x, noise_level)
+    return check_noise_fits("noise_level", noise_level, sigmas, x.dtype)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import Tensor
-from ._checks import check_choice
+from ._checks import check_array, check_broadcastable, check_choice, check_flags
 from ._common import cam_layer, evaluation_mode, layer_gradients, prepare
 from .gradcam_derivatives import closed_form_derivatives, tapped_autodiff_derivatives
 
@@ -45,7 +45,12 @@ def gradcampp_alpha(A, d2, d3, where, normalize=False):
 
     With A >= 0 and g > 0 the closed-form denominator 2 g^2 + S_k g^3 >= 2 g^2 > 0, and
     0 < alpha <= 1/2. normalize=True divides alpha by its spatial sum (the authors' code).
+    d2, d3 and where broadcast to A's (N, K, h, w).
     """
+    check_flags(normalize=normalize)
+    A = check_array("A", A, ndim=4, expected="(N, K, h, w) numeric activations")
+    d2, d3 = check_broadcastable("d2", d2, A.shape), check_broadcastable("d3", d3, A.shape)
+    where = check_broadcastable("where", where, A.shape, kinds="b")
     layer_sums = A.sum(axis=(2, 3), keepdims=True)            # S_k, one per channel
     denominator = 2 * d2 + layer_sums * d3
     valid = where & (denominator > 0)
@@ -58,6 +63,7 @@ def gradcampp_alpha(A, d2, d3, where, normalize=False):
 
 def gradcam(model, x, target=None, layer=None, upsample=True, normalize=False, batch_size=None):
     """Grad-CAM: channel weights are the spatial means of dS_c/dA^k (layer: see the module docstring)."""
+    check_flags(upsample=upsample, normalize=normalize)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         layer = cam_layer(model, x, layer)
@@ -74,6 +80,7 @@ def gradcam_pp(model, x, target=None, layer=None, derivatives="closed_form", nor
     layers only.
     """
     check_choice("derivatives", derivatives, DERIVATIVES)
+    check_flags(normalize_alpha=normalize_alpha, upsample=upsample, normalize=normalize)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         layer = cam_layer(model, x, layer)

@@ -22,11 +22,13 @@ import numpy as np
 from .. import backend, parallel
 from .. import functional as F
 from ..autograd import Tensor, grad, no_grad
-from ._common import model_xp, picked_scores, tap_output
+from ._checks import check_array, check_batch_size, check_indices, check_input, check_layer, check_target
+from ._common import model_dtype, model_xp, picked_scores, tap_output
 
 
 def closed_form_derivatives(g):
     """(g, g^2, g^3): dY, d2Y, d3Y over e^S when d2S = d3S = 0."""
+    g = check_array("g", g)
     g2 = g * g
     return g, g2, g2 * g
 
@@ -57,6 +59,10 @@ def autodiff_derivatives(head, A, target, batch_size=None, elements=None):
     image, seconds to a minute per image on a CPU). `elements` (flat indices into one
     image's A) limits the work to those entries; the results are then (N, len(elements)).
     """
+    if not callable(head):
+        raise TypeError(f"head: expected a Module or function from A to the logits, got {head!r:.200}")
+    A = check_array("A", A, ndim=4, expected="(N, K, h, w) numeric activations")
+    target, batch_size = check_target(target, len(A)), check_batch_size(batch_size)
     xp = model_xp(head)
 
     def copies_and_scores(image):
@@ -75,6 +81,8 @@ def tapped_autodiff_derivatives(model, x, layer, target, batch_size=None, elemen
     at relu2 of the MNIST network it makes the call about twice as slow as
     autodiff_derivatives with Sequential.split's head.
     """
+    x, layer = check_input(model, x, model_dtype(model)), check_layer(model, layer)
+    target, batch_size = check_target(target, len(x)), check_batch_size(batch_size)
     xp = model_xp(model)
     with no_grad():                                                    # A's shape and dtype
         _, taps = model.run_with_taps(Tensor(xp.asarray(x[:1])), [layer])
@@ -96,7 +104,10 @@ def _diagonal_derivatives(rows_at, shape, dtype, batch_size=None, elements=None)
     rows' scores computed from it. S0 is each row's own score, held constant.
     """
     count, per_image = shape[0], int(np.prod(shape[1:]))
-    wanted = np.arange(per_image) if elements is None else np.asarray(elements, dtype=np.int64).reshape(-1)
+    if elements is None:
+        wanted = np.arange(per_image)
+    else:
+        wanted = np.array(check_indices("elements", elements, per_image, "flat index"), dtype=np.int64)
     derivatives = [np.zeros((count, len(wanted)), dtype=dtype) for _ in range(3)]
     for start, stop in parallel.batch_bounds(count * len(wanted), batch_size):
         rows = np.arange(start, stop)

@@ -10,6 +10,7 @@ and z its forward input:
 Conv, linear and max-pool backward passes stay the true ones, so the maps are not
 non-negative in input space (conv1's transpose mixes signs); the signal leaving every ReLU is.
 """
+from ._checks import check_flags
 from ._common import cam_layer, evaluation_mode, input_gradients, prepare
 from .gradcam import gradcam
 
@@ -34,6 +35,7 @@ def guided_gradcam(model, x, target=None, layer=None, normalize=False, batch_siz
     layer as Grad-CAM's (None: the model's default_cam_layer, else its last 4-D layer).
     normalize=True uses the Grad-CAM map divided by its max (when the max is > 0).
     """
+    check_flags(normalize=normalize)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         layer = cam_layer(model, x, layer)

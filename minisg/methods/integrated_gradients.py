@@ -8,8 +8,9 @@ Completeness: sum_i IG_i -> S_c(x) - S_c(x') as m grows.
 """
 import numpy as np
 
-from ._checks import check_choice, check_count
-from ._common import evaluation_mode, input_gradients, prepare
+from ._checks import check_baseline, check_choice, check_int
+from ._common import evaluation_mode, input_gradients, model_dtype, prepare
+from ._running import RunningSum, chunk_size, chunks, runs
 
 RULES = ("right", "left", "middle", "trapezoid")
 
@@ -24,9 +25,9 @@ def path_points_and_weights(steps, rule="right"):
     (PAIR's linspace(0,1,m)/m and captum's trapezoid weights, which sum to (m-1)/m, are neither.)
     """
     check_choice("rule", rule, RULES)
+    steps = check_int("steps", steps)
     if rule == "trapezoid" and steps == 1:
         raise ValueError("steps: the trapezoid rule needs steps >= 2 (both ends of the path), got 1")
-    steps = check_count("steps", steps)
     k = np.arange(1, steps + 1, dtype=np.float64)
     if rule == "trapezoid":
         weights = np.full(steps, 1.0 / (steps - 1))
@@ -51,17 +52,23 @@ def _baseline_like(baseline, x):
 
 
 def integrated_gradients(model, x, target=None, baseline=None, steps=50, rule="right", batch_size=None):
-    """IG of the target logit, shaped like x. All N*steps path points go through the model
-    batch_size at a time (the path is built as one array, point k of image n at row n*steps + k).
+    """IG of the target logit, shaped like x. The N*steps path points (point k of image n at row
+    n*steps + k) are built and sent through the model a chunk of batch_size at a time (None:
+    256), and the weighted gradients w_k dS/dx are added to a running sum per image in path
+    order (float64): memory grows with batch_size, not with N*steps.
     """
     alphas, weights = path_points_and_weights(steps, rule)
+    check_baseline(baseline, model_dtype(model))
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         baseline = _baseline_like(baseline, x)
         step = (x - baseline).astype(np.float64)
-        path = baseline[:, None] + alphas.reshape(1, -1, 1, 1, 1) * step[:, None]   # (N, m, C, H, W)
-        path = path.reshape((-1,) + x.shape[1:]).astype(x.dtype)
-        gradients = input_gradients(model, path, np.repeat(target, len(alphas)), batch_size)
-        gradients = gradients.reshape((len(x), len(alphas)) + x.shape[1:]).astype(np.float64)
-        average = np.tensordot(weights, gradients, axes=([0], [1]))                   # (N, C, H, W)
-        return (step * average).astype(x.dtype)
+        average = RunningSum(len(x), x.shape[1:], np.float64)     # sum_k w_k dS/dx at point k
+        for start, stop in chunks(len(x), len(alphas), chunk_size(batch_size, x.shape[1:])):
+            image, point = np.divmod(np.arange(start, stop), len(alphas))
+            path = baseline[image] + alphas[point].reshape(-1, 1, 1, 1) * step[image]
+            gradients = input_gradients(model, path.astype(x.dtype), target[image], batch_size)
+            weighted = weights[point].reshape(-1, 1, 1, 1) * gradients.astype(np.float64)
+            for i, first, last, _ in runs(start, stop, len(alphas)):
+                average.add(i, weighted[first:last])
+        return (step * average.total).astype(x.dtype)

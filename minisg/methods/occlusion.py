@@ -5,16 +5,17 @@ image is set to `baseline`. Every pixel gets the mean drop over the patches that
 
     map[n, :, i, j] = mean over patches P containing (i, j) of  S_c(x_n) - S_c(x_n with P hidden)
 
-No gradients: only forward passes, batch_size occluded images at a time. On a linear model
-S = w.x + b with baseline 0 and patch=1 it equals gradient x input.
+No gradients: only forward passes, batch_size occluded images at a time. The occluded images
+are built a chunk at a time too and their drops summed per pixel as they come, so memory does
+not grow with the number of patches. On a linear model S = w.x + b with baseline 0 and
+patch=1 it equals gradient x input.
 """
-import numbers
-
 import numpy as np
 
 from .. import parallel
-from ._checks import check_count, check_target_range
-from ._common import evaluation_mode, prepare
+from ._checks import check_baseline, check_int, check_target_range
+from ._common import evaluation_mode, model_dtype, prepare
+from ._running import chunk_size, chunks
 
 
 def patch_starts(size, patch, stride):
@@ -25,29 +26,39 @@ def patch_starts(size, patch, stride):
     return starts
 
 
+def _coverage(size, starts, patch):
+    """How many patches cover each position along one axis (float64, exact counts)."""
+    counts = np.zeros(size)
+    for start in starts:
+        counts[start:start + patch] += 1
+    return counts
+
+
 def occlusion(model, x, target=None, patch=4, stride=2, baseline=0.0, batch_size=None):
     """Occlusion map shaped like x (the same value in every channel of a pixel)."""
-    patch, stride = check_count("patch", patch), check_count("stride", stride)
-    if isinstance(baseline, bool) or not isinstance(baseline, numbers.Real) or not np.isfinite(baseline):
-        raise ValueError(f"baseline: expected a finite number (the value of hidden pixels), got {baseline!r}")
+    patch, stride = check_int("patch", patch), check_int("stride", stride)
+    check_baseline(baseline, model_dtype(model), number_only=True)
     with evaluation_mode(model):
-        x, target = prepare(model, x, target, batch_size)
+        x, target = prepare(model, x, target, batch_size, check_classes=True)
         count, channels, height, width = x.shape
         if patch > min(height, width):
             raise ValueError(f"patch: expected at most the image size {min(height, width)}, got {patch}")
-        corners = [(r, c) for r in patch_starts(height, patch, stride) for c in patch_starts(width, patch, stride)]
-        hidden = np.repeat(x[:, None], len(corners), axis=1)            # (N, P, C, H, W)
-        for p, (r, c) in enumerate(corners):
-            hidden[:, p, :, r:r + patch, c:c + patch] = baseline
-        rows = np.arange(count)
+        if stride > patch:                              # pixels between patches would get no value
+            raise ValueError(f"stride: expected at most patch ({patch}) so that every pixel is covered, got {stride}")
+        tops, lefts = patch_starts(height, patch, stride), patch_starts(width, patch, stride)
         clean_logits = parallel.logits(model, x, batch_size)
-        clean = clean_logits[rows, check_target_range(target, clean_logits.shape[1])]
-        occluded = parallel.logits(model, hidden.reshape((-1,) + x.shape[1:]), batch_size)
-        occluded = occluded.reshape(count, len(corners), -1)                 # (N, P, classes)
-        drop = clean[:, None] - np.take_along_axis(occluded, target[:, None, None], axis=2)[..., 0]
-        total, covered = np.zeros((count, height, width)), np.zeros((height, width))
-        for p, (r, c) in enumerate(corners):
-            total[:, r:r + patch, c:c + patch] += drop[:, p, None, None]
-            covered[r:r + patch, c:c + patch] += 1
+        clean = clean_logits[np.arange(count), check_target_range(target, clean_logits.shape[1])]
+        total = np.zeros((count, height, width))        # per pixel: the drops of the patches over it
+        patches = len(tops) * len(lefts)                # row i*patches + p: image i with patch p hidden
+        for start, stop in chunks(count, patches, chunk_size(batch_size, x.shape[1:], x.itemsize)):
+            image, p = np.divmod(np.arange(start, stop), patches)
+            corners = [(tops[k // len(lefts)], lefts[k % len(lefts)]) for k in p]
+            hidden = x[image]
+            for one, (r, c) in zip(hidden, corners):
+                one[:, r:r + patch, c:c + patch] = baseline
+            scores = parallel.logits(model, hidden, batch_size)[np.arange(stop - start), target[image]]
+            for i, (r, c), drop in zip(image, corners, clean[image] - scores):
+                total[i, r:r + patch, c:c + patch] += drop
+        covered = np.outer(_coverage(height, tops, patch), _coverage(width, lefts, patch))
         average = (total / covered).astype(x.dtype)
         return np.repeat(average[:, None], channels, axis=1)

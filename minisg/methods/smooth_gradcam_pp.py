@@ -37,8 +37,9 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_choice, check_noise
-from ._common import cam_layer, evaluation_mode, layer_gradients, noise_stdevs, noisy_copies, prepare
+from ._checks import check_choice, check_flags, check_noise, check_seed, check_selection, check_sizes
+from ._common import cam_layer, evaluation_mode, layer_gradients, noise_stdevs, prepare
+from ._running import RunningSum, noisy_batches, runs
 from .gradcam import cam_from_weights, finish_cam, gradcampp_alpha
 
 VARIANTS = ("paper", "torchcam")
@@ -57,6 +58,8 @@ def selection_mask(shape, filters=None, neurons=None, region=False):
     filters: channel indices (an int or a list). neurons: (row, col) pairs; with region=True,
     exactly two pairs, the corners of an inclusive box (the paper's subset=[(0,10),(12,12)]).
     """
+    shape = check_sizes("shape", shape, 3)
+    filters, neurons = check_selection(filters, neurons, region)
     channels, height, width = shape
     mask = np.ones(shape)
     if filters is not None:
@@ -96,33 +99,60 @@ def smooth_gradcam_pp(model, x, target=None, layer=None, n=5, noise_level=0.3, s
     (num_samples=4, std=0.3), up to the noise draws (see the module docstring).
 
     layer: a tap name of the model, None for its default_cam_layer or else its last 4-D layer
-    (as Grad-CAM, minisg/methods/gradcam.py).
+    (as Grad-CAM, minisg/methods/gradcam.py). The N*n noisy copies go through the model
+    batch_size at a time (None: 256) into running sums (noise_moments): memory grows with
+    batch_size, not with N*n.
     """
     n, noise_level, stdev = check_noise(n, noise_level, stdev)
     check_choice("variant", variant, VARIANTS)
-    rng = np.random.default_rng(seed)
+    filters, neurons = check_selection(filters, neurons, region)
+    check_flags(upsample=upsample, normalize=normalize)
+    rng = check_seed(seed)
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         layer = cam_layer(model, x, layer)
         A, g = layer_gradients(model, x, target, layer, batch_size)
         mask = selection_mask(A.shape[1:], filters, neurons, region).astype(A.dtype)
         sigmas = noise_stdevs(x, noise_level, stdev)
-        samples_A, samples_g = A[:, None], g[:, None]                  # (N, samples, K, h, w)
-        if sigmas.any():
-            noisy_A, noisy_g = layer_gradients(model, noisy_copies(x, n, sigmas, rng),
-                                               np.repeat(target, n), layer, batch_size)
-            samples_A, samples_g = (a.reshape((len(x), n) + A.shape[1:]) for a in (noisy_A, noisy_g))
-            samples_A[sigmas == 0], samples_g[sigmas == 0] = A[sigmas == 0, None], g[sigmas == 0, None]
-        squared = samples_g * samples_g
-        m1, m2, m3 = samples_g.mean(axis=1), squared.mean(axis=1), (squared * samples_g).mean(axis=1)
+        m1, m2, m3, last_A, last_g = noise_moments(model, x, target, layer, (A, g), n, sigmas, rng, batch_size)
         if variant == "paper":
             alpha = gradcampp_alpha(A * mask, m2, m3, where=m2 > 0)
             weights = (alpha * np.maximum(m1, 0)).sum(axis=(2, 3))
             cam = cam_from_weights(weights, A * mask)
         else:
-            weights = torchcam_weights(A * mask, m2, m3, samples_g[:, -1])
-            cam = np.maximum(np.nansum(weights[:, :, None, None] * (samples_A[:, -1] * mask), axis=1), 0)
+            weights = torchcam_weights(A * mask, m2, m3, last_g)
+            cam = np.maximum(np.nansum(weights[:, :, None, None] * (last_A * mask), axis=1), 0)
         return finish_cam(cam, x.shape[2:], upsample, normalize)
+
+
+def noise_moments(model, x, target, layer, clean, n, sigmas, rng, batch_size=None):
+    """(m1, m2, m3, last_A, last_g): the means of g, g^2 and g^3 over each image's n noisy
+    copies (g = dS/dA at the layer), and the activations and gradient of its last copy.
+
+    The copies go through the model a chunk of batch_size at a time (None: 256) into running
+    sums that add them in sample order: the bits of a mean over all of them at once. Images
+    with sigma 0 use the clean (A, g) for every copy; when no image gets noise nothing is
+    drawn and the one sample is the clean input.
+    """
+    A, g = clean
+    if not sigmas.any():
+        return g, g * g, g * g * g, A, g
+    sums = [RunningSum(len(x), g.shape[1:], g.dtype) for _ in range(3)]
+    last_A, last_g = A.copy(), g.copy()
+    for start, stop, noisy in noisy_batches(x, n, sigmas, rng, batch_size):
+        owner, sample = np.divmod(np.arange(start, stop), n)
+        noisy_A, noisy_g = layer_gradients(model, noisy, target[owner], layer, batch_size)
+        constant = sigmas[owner] == 0
+        noisy_A[constant], noisy_g[constant] = A[owner[constant]], g[owner[constant]]
+        squared = noisy_g * noisy_g
+        powers = (noisy_g, squared, squared * noisy_g)
+        for image, first, last, _ in runs(start, stop, n):
+            for moment, values in zip(sums, powers):
+                moment.add(image, values[first:last])
+        ends = sample == n - 1
+        last_A[owner[ends]], last_g[owner[ends]] = noisy_A[ends], noisy_g[ends]
+    m1, m2, m3 = (moment.mean(n) for moment in sums)
+    return m1, m2, m3, last_A, last_g
 
 
 def torchcam_weights(A, m2, m3, last_g, eps=TORCHCAM_EPS):
