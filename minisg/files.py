@@ -9,7 +9,8 @@
                            are removed by the next write to the same path;
 - ``staging_folder(dir)``— the same for several files that belong together;
 - ``exclusive(path)``    — a lock so that two minisg processes never write one path at once;
-- ``check_output_path``  — refuse an output path that cannot be written, before any work starts.
+- ``check_output_path``  — refuse an output path that cannot be written, before any work starts;
+- ``as_path``, ``unreadable_reason`` — an input path's type, and why it cannot be read (if so).
 """
 import contextlib
 import errno
@@ -248,3 +249,25 @@ def check_output_path(path, argument="--out", suffixes=None):
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputPathError(f"{argument} {path}: no permission to write in {folder}")
     return path
+
+
+# ---------------------------------------------------------------------------- input paths
+
+def as_path(value, argument="path"):
+    """`value` (a str or os.PathLike) as a Path; TypeError naming `argument` for anything else."""
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
+        return Path(value)
+    raise TypeError(f"{argument}: expected a file path (str or pathlib.Path), got {value!r}")
+
+
+def unreadable_reason(path):
+    """Why the file at `path` cannot be read, in words; None when it can. Callers raise their own
+    error class (DataError, CheckpointError, ...) with this reason and the path."""
+    path = Path(path)
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return "is a folder, not a file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (no read permission)"
+    return None

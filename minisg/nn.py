@@ -26,6 +26,11 @@ class Module:
     """
 
     default_cam_layer = None       # CAM methods' layer when given none (None: they pick one)
+    # What the model was built to read, for the checks of minisg.methods (None: not recorded):
+    # input_shape (C, H, W) of one image, an axis of any size being None (a fully convolutional
+    # model: (1, None, None)); input_range (low, high) of the values it was trained on.
+    input_shape = None
+    input_range = None
     _capture = threading.local()   # .wanted, .taps: what run_with_taps collects in this thread
 
     def __init__(self):
@@ -498,6 +503,7 @@ class Sequential(Module):
         cut = [n for n, _ in items].index(name) + 1
         body, head = Sequential(*items[:cut]), Sequential(*items[cut:])
         body.training = head.training = self.training
+        body.input_shape, body.input_range = self.input_shape, self.input_range  # body reads x
         return body, head
 
     def __repr__(self):

@@ -58,5 +58,5 @@ def test_zero_weights_give_plain_cross_entropy():
 
 def test_negative_penalty_weight_is_refused(tmp_path):
     config = train.TrainConfig(out=str(tmp_path / "x.npz"), grad_penalty_weight=-1.0)
-    with pytest.raises(ValueError, match="grad_penalty_weight is -1.0"):
+    with pytest.raises(ValueError, match=r"grad_penalty_weight \(--penalty-weight\): expected a finite number >= 0, got -1.0"):
         train.train(config)

@@ -52,9 +52,9 @@ def test_training_with_noise_records_its_level(tmp_path):
 
 
 def test_bad_settings_name_the_argument(tmp_path):
-    with pytest.raises(ValueError, match="noise_level is -0.1"):
+    with pytest.raises(ValueError, match=r"noise_level \(--noise-level\): expected a finite number >= 0, got -0.1"):
         train.train(small_config(tmp_path, noise_level=-0.1))
-    with pytest.raises(ValueError, match="batch_size is 0"):
+    with pytest.raises(ValueError, match=r"batch_size \(--batch-size\): expected an int >= 1, got 0"):
         train.train(small_config(tmp_path, batch_size=0))
 
 

@@ -59,12 +59,22 @@ def read_idx(path, expected_sha256=None):
     dimensions announce, and, when given, the SHA-256 of the uncompressed bytes.
     The result is cached per file, hence read-only: copy it before changing it.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = files.as_path(path)
+    reason = files.unreadable_reason(path)
+    if reason == "does not exist":
         raise DataError(f"{path}: file not found (looked for {path.resolve()}); {README_HINT}")
+    if reason:
+        raise DataError(f"{path}: {reason}; {README_HINT}")
+    if expected_sha256 is not None and not _is_sha256(expected_sha256):
+        raise ValueError(f"expected_sha256: expected 64 hexadecimal digits or None, got {expected_sha256!r}")
     stat = path.stat()
     # mtime and size are part of the cache key, so a file replaced on disk is read again.
     return _read_idx_cached(str(path), stat.st_mtime_ns, stat.st_size, expected_sha256)
+
+
+def _is_sha256(text):
+    digits = text.strip().lower() if isinstance(text, str) else ""
+    return len(digits) == 64 and all(c in "0123456789abcdef" for c in digits)
 
 
 @functools.lru_cache(maxsize=8)
@@ -149,7 +159,7 @@ def _check_sha256(path, data, expected_sha256):
 def mnist_dir(root=None):
     """The folder holding the MNIST files: root=, else $MINISG_DATA, else the repository's data/mnist."""
     if root is not None:
-        return Path(root).expanduser()
+        return files.as_path(root, "root").expanduser()
     from_env = os.environ.get(DATA_DIR_ENV_VAR, "").strip()
     return Path(from_env).expanduser() if from_env else MNIST_DIR
 
@@ -165,6 +175,8 @@ def _where_the_folder_came_from(root):
 def _mnist_file(name, root):
     """Read one of the four MNIST files (NAME.gz or plain NAME) with its checksum checked."""
     folder = mnist_dir(root)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: is a file, not a folder of MNIST files ({_where_the_folder_came_from(root)})")
     for candidate in (folder / f"{name}.gz", folder / name):
         if candidate.is_file():
             expected_sha256, _ = MNIST_FILES[name]
@@ -188,8 +200,8 @@ def _raw_pair(prefix, root):
 
 def raw_split(split, root=None):
     """Read-only uint8 images (N, 28, 28) and labels (N,) of one split (views, no copy)."""
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; valid splits are {', '.join(map(repr, SPLITS))}")
+    if not isinstance(split, str) or split not in SPLITS:
+        raise DataError(f"split: expected one of {', '.join(map(repr, SPLITS))}, got {split!r}")
     if split == "test":
         return _raw_pair("t10k", root)
     images, labels = _raw_pair("train", root)

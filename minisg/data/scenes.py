@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_int, is_int
 from .mnist import IMAGE_SIDE, NUM_CLASSES, raw_split
 
 # A scene pixel belongs to a digit's ink mask when it is brighter than this (pixels in [0, 1]).
@@ -63,12 +64,12 @@ def make_scenes(n, split="test", canvas=56, digits=(1, 4), seed=0, same_class=Fa
     distinct_classes: all digits of a scene have different classes (discriminativity).
     Raises ValueError when digits cannot be placed after MAX_PLACEMENT_TRIES attempts.
     """
-    n = int(n)
+    n = check_int("n", n)
     height, width = _canvas_shape(canvas)
-    fewest, most = _check_scene_arguments(n, digits, same_class, distinct_classes)
+    fewest, most = _check_scene_arguments(digits, same_class, distinct_classes)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
     raw_images, raw_labels = raw_split(split, root)
     by_class = [np.flatnonzero(raw_labels == c) for c in range(NUM_CLASSES)]
-    rng = np.random.default_rng(seed)
 
     images = np.zeros((n, 1, height, width), np.float32)
     labels = np.zeros((n, NUM_CLASSES), np.float32)
@@ -93,19 +94,29 @@ def make_scenes(n, split="test", canvas=56, digits=(1, 4), seed=0, same_class=Fa
     return Scenes(images, labels, digit_labels, boxes, masks, count, source_indices)
 
 
+def _pair_of_ints(name, value, expected, one_for_both=False):
+    """A pair of ints (or, one_for_both, one int for both) as a tuple (ValueError naming `name`)."""
+    pair = (value, value) if one_for_both and is_int(value) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(is_int(v) for v in pair):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
 def _canvas_shape(canvas):
-    height, width = (canvas, canvas) if np.isscalar(canvas) else canvas
-    if int(height) < 1 or int(width) < 1:
-        raise ValueError(f"canvas must be positive, got {canvas!r}")
-    return int(height), int(width)
+    height, width = _pair_of_ints("canvas", canvas, "an int side or (height, width), ints >= 1", one_for_both=True)
+    if height < 1 or width < 1:
+        raise ValueError(f"canvas: expected an int side or (height, width), ints >= 1, got {canvas!r}")
+    return height, width
 
 
-def _check_scene_arguments(n, digits, same_class, distinct_classes):
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n!r}")
-    fewest, most = (int(d) for d in digits)
+def _check_scene_arguments(digits, same_class, distinct_classes):
+    expected = "(fewest, most), two ints with 1 <= fewest <= most"
+    fewest, most = _pair_of_ints("digits", digits, expected)
     if not 1 <= fewest <= most:
-        raise ValueError(f"digits must be (fewest, most) with 1 <= fewest <= most, got {digits!r}")
+        raise ValueError(f"digits: expected {expected}, got {digits!r}")
+    for name, flag in (("same_class", same_class), ("distinct_classes", distinct_classes)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name}: expected True or False, got {flag!r}")
     if same_class and distinct_classes and most > 1:
         raise ValueError("same_class and distinct_classes cannot both hold for scenes of 2 or more digits")
     if distinct_classes and most > NUM_CLASSES:
@@ -204,8 +215,9 @@ def two_digit_image(i, j, split="test", canvas=(28, 56), root=None):
     """
     height, width = _canvas_shape(canvas)
     if height < IMAGE_SIDE or width < 2 * IMAGE_SIDE:
-        raise ValueError(f"two_digit_image needs a canvas of at least (28, 56), got {canvas!r}")
+        raise ValueError(f"canvas: two_digit_image needs a canvas of at least (28, 56), got {canvas!r}")
     raw_images, raw_labels = raw_split(split, root)
+    i, j = (check_int(name, index, 0, len(raw_labels) - 1) for name, index in (("i", i), ("j", j)))
     image = np.zeros((height, width), np.float32)
     masks = np.zeros((2, height, width), bool)
     top = (height - IMAGE_SIDE) // 2
@@ -226,6 +238,7 @@ def two_digit_image(i, j, split="test", canvas=(28, 56), root=None):
 
 def find_digit(digit_class, split="test", nth=0, root=None):
     """Index in `split` of the nth image of class `digit_class` (for two_digit_image)."""
+    digit_class, nth = check_int("digit_class", digit_class, 0, NUM_CLASSES - 1), check_int("nth", nth, low=0)
     _, labels = raw_split(split, root)
     matches = np.flatnonzero(labels == digit_class)
     if not 0 <= nth < len(matches):

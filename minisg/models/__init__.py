@@ -2,6 +2,7 @@
 
 - ``paper_cnn``   — ``mnist_cnn()``, the SmoothGrad paper's network;
 - ``checkpoints`` — ``save``/``load`` (atomic, validated), the shipped models (``SHIPPED``);
+  ``checkpoint_meta``: the meta fields minisg reads, checked at load (and before a save);
 - ``cell_model``  — the digit network on wider images, one head per 7x7 cell (lessons 08, 11);
 - ``scene_cnn``   — the multi-digit scene network, its training and scores;
 - ``training``    — the training loop behind ``minisg train``; ``penalties``: input-gradient
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import files
 from . import checkpoints, networks
 from .checkpoints import (ARCHITECTURES, MODELS_DIR, OPTIM_PREFIX, SHIPPED, CheckpointError,
                           load_arrays, read_checkpoint, read_training_checkpoint, register_architecture,
@@ -33,9 +35,11 @@ def load(name_or_path, dtype=np.float32, device=None):
     (networks.CARDS: 'squeezenet1.1', 'mobilenet_v2') or an ONNX file (.onnx).
 
     An ONNX file recognised as a known network (by sha256 or file name) gets its card
-    (``model.card``); other GraphModels have card None.
+    (``model.card``); other GraphModels have card None. dtype: float32 or float64; device: None
+    (where it is), 'cpu' or 'gpu': both checked before anything is read.
     """
-    text = str(name_or_path)
+    dtype, device = checkpoints.check_load_options(dtype, device)
+    text = str(files.as_path(name_or_path, "name_or_path"))
     if text in networks.CARDS:
         return networks.load(text, dtype=dtype, device=device)
     if text.lower().endswith(".onnx"):

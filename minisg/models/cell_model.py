@@ -49,4 +49,6 @@ def cell_model(trained):
     head = nn.Sequential(*[(name, layers[name]) for name in HEAD])
     model = nn.Sequential(*[(name, layers[name]) for name in BODY], ("cells", CellHead(head))).eval()
     model.default_cam_layer = "relu2"   # as the trained network's (METHODS.md §1)
+    # any height and width of at least 28 (one cell): CellHead names a smaller image
+    model.input_shape, model.input_range = (1, None, None), trained.input_range
     return model

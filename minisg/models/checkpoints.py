@@ -2,28 +2,38 @@
 
 A checkpoint is an ``.npz`` of float32 arrays in PyTorch layout (conv weight (out, in, kh, kw),
 linear weight (out, in), flatten order (C, H, W)) named like ``conv1.weight``, plus ``meta``:
-a JSON string with the architecture, training config, seed, test accuracy and minisg version.
+a JSON string with the architecture, training config, seed, test accuracy, minisg version and
+the model's input shape and range (``input_shape``, ``input_range``; older checkpoints get them
+from their architecture).
 
 A checkpoint written by ``minisg train`` also holds the optimizer state, as arrays named
 ``optim.<key>`` in the same file (one file, one rename: weights and optimizer state always belong
 to the same step). ``load`` and ``read_checkpoint`` ignore them; ``read_training_checkpoint``
 returns them for ``--resume``.
+
+Reading checks everything before a model is built: that the file is an .npz zip archive, that
+every array is finite, and every known meta field (``META_FIELDS``): a bad checkpoint fails at
+load, naming the file and the field or tensor, never later in the middle of a run.
 """
+import inspect
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, files
+from .. import __version__, backend, files
+from .checkpoint_meta import check_meta, shape_and_range
 from .paper_cnn import mnist_cnn
 
 MODELS_DIR = files.shipped("models")  # in the installed package, or data/models in a checkout
 SHIPPED = ("mnist_cnn", "mnist_cnn_noise", "mnist_cnn_gradpen", "mnist_cnn_smoothpen")
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")   # a zip archive's first bytes (the second: an empty one)
 
 
 class CheckpointError(ValueError):
-    """A checkpoint is missing, truncated, or does not fit the model."""
+    """A checkpoint is missing, truncated, malformed, or does not fit the model."""
 
 
 ARCHITECTURES = {"mnist_cnn": mnist_cnn}
@@ -34,8 +44,32 @@ def register_architecture(name, builder):
     ARCHITECTURES[name] = builder
 
 
+def known_architectures():
+    from . import scene_cnn  # noqa: F401  (registers the scene model's architecture)
+    return sorted(ARCHITECTURES)
+
+
 OPTIM_PREFIX = "optim."   # arrays of the optimizer state inside a training checkpoint
 
+
+def check_load_options(dtype, device):
+    """(dtype as np.dtype, device) of a load, checked before any file is read: float32 or float64;
+    None, 'cpu' or 'gpu' (a GPU that is not there is named here, not after the load)."""
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)   # np.dtype(None) would be float64
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.type not in (np.float32, np.float64):
+        raise TypeError(f"dtype: expected float32 or float64 (np.float32, np.float64), got {dtype!r}")
+    if device is not None:
+        if device not in ("cpu", "gpu"):
+            raise backend.DeviceError(f"device: expected None, 'cpu' or 'gpu', got {device!r}")
+        if device == "gpu":
+            backend.cupy_or_error()
+    return resolved, device
+
+
+# ---------------------------------------------------------------------------- writing
 
 def save_arrays(path, arrays):
     """Write a dict of arrays to an .npz atomically (files.atomic_write: a temp file beside it,
@@ -50,32 +84,82 @@ def save_arrays(path, arrays):
     return path
 
 
-def load_arrays(path):
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
-
-
 def save(model, path, meta=None, optimizer_state=None):
     """Write the model's float32 weights and `meta` (a JSON-able dict) to `path` atomically.
 
+    meta gets, unless it has them: the minisg version, the model's architecture (the builder's
+    name, e.g. "mnist_cnn") and its input_shape and input_range. It is checked as load checks it,
+    and non-finite weights are refused (ValueError naming them): what save writes, load reads.
     optimizer_state: a dict of arrays (Optimizer.state_dict()) stored in the same file as
     ``optim.<key>``, so that weights and optimizer state are replaced together or not at all.
     """
-    meta = dict(meta or {})
-    meta.setdefault("minisg_version", __version__)
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"model: expected a minisg Module, got {type(model).__name__}")
+    if meta is not None and not isinstance(meta, dict):
+        raise TypeError(f"meta: expected a dict of JSON values or None, got {type(meta).__name__}")
+    files.check_output_path(files.as_path(path), "path")
+    meta = _completed_meta(model, meta)
+    check_meta(meta, where="meta", error=ValueError)
+    try:
+        text = json.dumps(meta, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"meta: expected JSON values (str, numbers, bools, lists, dicts), got {exc}") from exc
     arrays = {name: value.astype(np.float32) for name, value in model.state_dict().items()}
-    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    bad = _non_finite(arrays)
+    if bad:
+        raise ValueError(f"model: non-finite weights (NaN or inf) in {bad}; not saved to {path}")
+    arrays["meta"] = np.array(text)
     for key, value in (optimizer_state or {}).items():
         arrays[OPTIM_PREFIX + key] = np.asarray(value)
     return save_arrays(path, arrays)
 
 
+def _completed_meta(model, meta):
+    meta = dict(meta or {})
+    meta.setdefault("minisg_version", __version__)
+    for name in ("architecture", "input_shape", "input_range"):
+        value = getattr(model, name, None)
+        if value is not None:
+            meta.setdefault(name, list(value) if isinstance(value, tuple) else value)
+    return meta
+
+
+# ---------------------------------------------------------------------------- reading
+
 def resolve(name_or_path):
     """A shipped model's name ('mnist_cnn', ...) or a path -> the checkpoint's Path."""
-    text = str(name_or_path)
+    text = str(files.as_path(name_or_path, "name_or_path"))
     if text in SHIPPED or (not text.endswith(".npz") and (MODELS_DIR / f"{text}.npz").exists()):
         return MODELS_DIR / f"{text}.npz"
     return Path(text)
+
+
+def load_arrays(path):
+    """{name: array} of an .npz file; CheckpointError naming `path` if it is not a readable one."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+    if not start.startswith(ZIP_STARTS):
+        raise CheckpointError(f"checkpoint {path} is not a minisg checkpoint (an .npz zip archive): "
+                              f"{_what_it_is(start)}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError) as exc:
+        if "allow_pickle" in str(exc):   # numpy's advice would be to run pickled code: never
+            raise CheckpointError(f"checkpoint {path} is not a minisg checkpoint: it holds arrays of Python "
+                                  f"objects, which minisg never writes and never loads") from None
+        raise CheckpointError(f"checkpoint {path} is truncated or not an .npz file ({type(exc).__name__}: "
+                              f"{exc}); a minisg checkpoint is an .npz zip archive: re-train or copy it "
+                              f"again") from None
+
+
+def _what_it_is(start):
+    if not start:
+        return "the file is empty"
+    if start.startswith(b"\x93NUMPY"):
+        return "it is one NumPy array (.npy, written by np.save), not an archive of named arrays (np.savez)"
+    return f"it starts with {start!r}, where a zip archive starts with b'PK\\x03\\x04'"
 
 
 def read_checkpoint(name_or_path):
@@ -89,47 +173,105 @@ def read_checkpoint(name_or_path):
 
 def read_training_checkpoint(name_or_path):
     """(weights, meta, optimizer state) of a checkpoint; the optimizer state is a dict without
-    the ``optim.`` prefix, or None when the checkpoint has none (e.g. written by ``save`` alone)."""
+    the ``optim.`` prefix, or None when the checkpoint has none (e.g. written by ``save`` alone).
+
+    Checked: the file, every array (float, finite) and every known meta field (META_FIELDS)."""
     path = resolve(name_or_path)
-    if not path.exists():
-        known = ", ".join(SHIPPED)
-        raise CheckpointError(f"checkpoint {path} does not exist (shipped models: {known}; "
+    reason = files.unreadable_reason(path)
+    if reason == "does not exist":
+        raise CheckpointError(f"checkpoint {path} does not exist (shipped models: {', '.join(SHIPPED)}; "
                               f"train one with `minisg train --out PATH`)")
-    try:
-        arrays = load_arrays(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or not an .npz file ({exc}); "
-                              f"re-train or copy it again") from exc
-    if "meta" not in arrays:
-        raise CheckpointError(f"checkpoint {path} has no 'meta' entry")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint {path}: 'meta' is not valid JSON ({exc})") from exc
+    if reason:
+        raise CheckpointError(f"checkpoint {path} {reason}")
+    arrays = load_arrays(path)
+    meta = _meta_of(path, arrays.pop("meta", None))
+    _check_arrays(path, arrays)
     optimizer_state = {key[len(OPTIM_PREFIX):]: arrays.pop(key) for key in list(arrays)
                        if key.startswith(OPTIM_PREFIX)}
     return arrays, meta, optimizer_state or None
 
 
+def _meta_of(path, stored):
+    if stored is None:
+        raise CheckpointError(f"checkpoint {path} has no 'meta' entry")
+    if stored.ndim != 0 or stored.dtype.kind != "U":
+        raise CheckpointError(f"checkpoint {path}: 'meta': expected a JSON string, got an array of dtype "
+                              f"{stored.dtype} and shape {stored.shape}")
+    try:
+        meta = json.loads(str(stored))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path}: 'meta' is not valid JSON ({exc})") from exc
+    check_meta(meta, where=f"checkpoint {path}: meta", error=CheckpointError)
+    return meta
+
+
+def _check_arrays(path, arrays):
+    """Weights must be float arrays and every float array (weights, optimizer state) finite."""
+    for name, array in arrays.items():
+        if not name.startswith(OPTIM_PREFIX) and array.dtype.kind != "f":
+            raise CheckpointError(f"checkpoint {path}: tensor {name!r}: expected a float array, got dtype "
+                                  f"{array.dtype}")
+    bad = _non_finite(arrays)
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: non-finite values (NaN or inf) in tensor(s) {bad}; the "
+                              f"training that wrote it diverged or the file was altered: re-train it")
+
+
+def _non_finite(arrays):
+    """Names of the float arrays holding NaN or inf (each with how many of its values)."""
+    return [f"{name} ({int((~np.isfinite(a)).sum())} of {a.size})" for name, a in arrays.items()
+            if a.dtype.kind == "f" and not np.isfinite(a).all()]
+
+
+def architecture_of(path, meta):
+    """The builder named by meta's 'architecture' (CheckpointError listing the known ones)."""
+    known = known_architectures()
+    if "architecture" not in meta:
+        raise CheckpointError(f"checkpoint {path}: meta has no 'architecture' field; expected one of {known}")
+    name = meta["architecture"]
+    if name not in known:   # a str here: check_meta refused other types
+        raise CheckpointError(f"checkpoint {path}: meta field 'architecture': unknown architecture {name!r}; "
+                              f"known: {known}")
+    return ARCHITECTURES[name]
+
+
+def _build(path, meta, dtype):
+    builder = architecture_of(path, meta)
+    arguments = meta.get("architecture_args", {})
+    parameters = inspect.signature(builder).parameters
+    accepted = [name for name in parameters if name != "dtype"]
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(arguments) - set(accepted))
+        if unknown:
+            raise CheckpointError(f"checkpoint {path}: meta field 'architecture_args': unknown argument(s) "
+                                  f"{unknown} of {meta['architecture']!r}; known: {accepted}")
+    try:
+        return builder(**arguments, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: meta field 'architecture_args' {arguments!r} do not build "
+                              f"{meta['architecture']!r}: {exc}") from None
+
+
 def load(name_or_path, dtype=np.float32, device=None):
     """Rebuild a model from a checkpoint (architecture from meta), in eval mode.
 
-    Every parameter key and shape is checked; the error names the file and the key.
+    Every parameter key and shape is checked; the error names the file and the key. The model's
+    input_shape and input_range come from meta, else from its architecture.
     """
+    dtype, device = check_load_options(dtype, device)
     arrays, meta = read_checkpoint(name_or_path)
     path = resolve(name_or_path)
-    architecture = meta.get("architecture", "mnist_cnn")
-    if architecture not in ARCHITECTURES:
-        from . import scene_cnn  # noqa: F401  (registers the scene model's architecture)
-    if architecture not in ARCHITECTURES:
-        raise CheckpointError(f"checkpoint {path}: unknown architecture {architecture!r}; "
-                              f"known: {sorted(ARCHITECTURES)}")
-    model = ARCHITECTURES[architecture](**meta.get("architecture_args", {}), dtype=dtype)
+    model = _build(path, meta, dtype)
     try:
         model.load_state_dict(arrays)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path}: {exc.args[0]}") from exc
+    try:
+        model.input_shape, model.input_range = shape_and_range(meta, model.input_shape, model.input_range)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
     model.meta = meta
     if device is not None:
         model.to(device)
     return model.eval()
+

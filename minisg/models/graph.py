@@ -230,8 +230,10 @@ class GraphModel(nn.Module):
     nodes         Node list (any order; sorted here)
     weights       {name: array}: become float Parameters of `dtype`
     input_name    the name of the one input tensor; output_name: the tensor the model returns
-    input_shape   e.g. (3, 224, 224), without the batch axis; None if unknown
-    card          the network card (minisg.models.networks) or None
+    input_shape   e.g. (3, 224, 224), without the batch axis, None on an axis of any size; None if
+                  unknown. Checked at every forward pass
+    card          the network card (minisg.models.networks) or None; its input_range (the values
+                  of a preprocessed photo) becomes the model's
     squeeze_output  return an output of shape (N, C, 1, 1) as (N, C) (class scores)
     """
 
@@ -244,6 +246,7 @@ class GraphModel(nn.Module):
         self.input_name, self.output_name = input_name, output_name
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.card, self.squeeze_output, self.meta = card, squeeze_output, {}
+        self.input_range = card.input_range if card is not None else None
         for node in nodes:
             if node.op_type not in OPS:
                 raise unsupported_op_error(node.op_type, node.describe())
@@ -296,8 +299,10 @@ class GraphModel(nn.Module):
             xp = next(iter(self.weights.values())).xp if self.weights else backend.default_xp()
             x = as_tensor(xp.asarray(x, dtype=self.dtype))
         expected = self.input_shape
-        if expected is not None and (x.ndim != len(expected) + 1 or x.shape[1] != expected[0]):
-            raise ValueError(f"x: expected shape (N, {', '.join(str(s) for s in expected)}), got {x.shape}")
+        if expected is not None and (x.ndim != len(expected) + 1 or any(
+                size is not None and size != actual for size, actual in zip(expected, x.shape[1:]))):
+            shown = ", ".join("any" if s is None else str(s) for s in expected)
+            raise ValueError(f"x: expected shape (N, {shown}), got {x.shape}")
         if x.dtype != self.dtype:
             raise TypeError(f"x: dtype {x.dtype} but the model's weights are {self.dtype}; cast the input "
                             f"with x.astype(...) or the model with model.astype(...)")

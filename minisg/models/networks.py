@@ -45,6 +45,18 @@ class NetworkCard:
     licence: str
     description: str = ""
 
+    @property
+    def input_shape(self):
+        """(3, S, S): one preprocessed photo."""
+        return (3, self.input_size, self.input_size)
+
+    @property
+    def input_range(self):
+        """(low, high) of preprocess's values: pixels 0 and 255 through (pixel - mean) * scale,
+        the lowest and highest over the channels (SqueezeNet: (-123, 151); MobileNetV2: (-1, 1))."""
+        mean = np.asarray(self.mean, dtype=np.float64)
+        return (float(((0.0 - mean) * self.scale).min()), float(((255.0 - mean) * self.scale).max()))
+
 
 CARDS = {card.name: card for card in (
     NetworkCard(
@@ -89,7 +101,7 @@ class ChecksumError(ValueError):
 
 def card(name):
     """The card of a known network, or KeyError listing the known names."""
-    if name not in CARDS:
+    if not isinstance(name, str) or name not in CARDS:
         raise KeyError(f"network {name!r} is not known; known networks: {', '.join(CARDS)}")
     return CARDS[name]
 
@@ -132,9 +144,11 @@ def card_for_file(path):
 
 def load(name, dtype=np.float32, device=None, progress=True):
     """The network `name` as a GraphModel with its card; downloaded on first use where it can be."""
+    from .checkpoints import check_load_options
     from .onnx_import import load_onnx, require_onnx  # here: `onnx` is needed only to load a network
-    require_onnx()  # before a download that could not be used
     network = card(name)
+    dtype, device = check_load_options(dtype, device)
+    require_onnx()  # before a download that could not be used
     return load_onnx(fetch(network, progress=progress), dtype=dtype, device=device, card=network)
 
 
@@ -213,7 +227,8 @@ def labels(network, directory=None):
     The file is read from `directory`, else from the networks folder (networks_dir()).
     Lines ``n01440764 tench, Tinca tinca`` (WordNet id first) give ``tench, Tinca tinca``.
     """
-    folder = Path(directory) if directory is not None else networks_dir()
+    _check_card(network)
+    folder = files.as_path(directory, "directory") if directory is not None else networks_dir()
     path = folder / network.label_file
     if not path.is_file():
         raise FileNotFoundError(f"labels of {network.name!r}: {path} does not exist; put {network.label_file} "
@@ -236,13 +251,14 @@ def load_photo(path):
     and RGBA photos are converted to RGB). A missing file or one that is not an image is an error
     naming `path`."""
     from PIL import Image, UnidentifiedImageError
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path {str(path)!r}: no such photo")
+    path = files.as_path(path)
+    reason = files.unreadable_reason(path)
+    if reason:
+        raise FileNotFoundError(f"path {str(path)!r}: no such photo ({reason})")
     try:
         with Image.open(path) as image:
             return np.array(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ValueError(f"path {str(path)!r}: not an image Pillow can read ({exc})") from exc
 
 
@@ -256,9 +272,12 @@ def square_photo(network, image):
     is kept because its pixels are exactly those of that table.
     """
     from PIL import Image
+    _check_card(network)
     picture = image if isinstance(image, Image.Image) else Image.fromarray(_as_rgb_uint8(image))
     picture = picture.convert("RGB")
     width, height = picture.size
+    if width < 1 or height < 1:
+        raise ValueError(f"image: expected at least one pixel, got {width}x{height}")
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     square = picture.crop((left, top, left + side, top + side))
@@ -285,11 +304,17 @@ def deprocess(network, x):
     The inverse of preprocess's last steps: ``pixel = input / scale + mean``, the card's channel
     order back to RGB, rounded and clipped to [0, 255]. A minisg Tensor is read as its array.
     """
+    _check_card(network)
     array = x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"x: expected a numeric array, got dtype {array.dtype}")
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3 or array.shape[0] != 3:
         raise ValueError(f"x: expected shape (1, 3, H, W) or (3, H, W), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"x: expected finite values, got NaN or inf in {int((~np.isfinite(array)).sum())} of "
+                         f"{array.size}")
     pixels = array.astype(np.float64).transpose(1, 2, 0) / network.scale + np.asarray(network.mean)
     if network.channel_order == "BGR":
         pixels = pixels[:, :, ::-1]
@@ -304,14 +329,21 @@ def top_k(logits, network, k=5, label_names=None):
     is the network's output index (mobilenet_v2's 0 is 'background'); label_names as
     labels() gives them, None reads them with labels(network) from the networks folder.
     """
+    _check_card(network)
     scores = logits.numpy() if hasattr(logits, "numpy") and not isinstance(logits, np.ndarray) else logits
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
+    if scores.dtype.kind not in "fiu":
+        raise TypeError(f"logits: expected a numeric array of scores, got dtype {scores.dtype}")
+    scores = scores.astype(np.float64)
     if scores.ndim == 2 and scores.shape[0] == 1:
         scores = scores[0]
     if scores.shape != (network.num_classes,):
         raise ValueError(f"logits: expected one image's scores, shape ({network.num_classes},) or "
                          f"(1, {network.num_classes}) for {network.name!r}, got {scores.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not np.isfinite(scores).all():
+        raise ValueError(f"logits: expected finite scores, got NaN or inf in {int((~np.isfinite(scores)).sum())} "
+                         f"of {scores.size}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:   # k > classes: all of them
         raise ValueError(f"k: expected a positive int, got {k!r}")
     names = _checked_names(network, label_names)
     exp = np.exp(scores - scores.max())
@@ -333,6 +365,7 @@ def class_index(network, name_or_index, label_names=None):
     No match, or several classes matching, is a ClassNameError listing the close matches
     (difflib) or the candidates. label_names: as labels() gives them; None reads labels(network).
     """
+    _check_card(network)
     if isinstance(name_or_index, (int, np.integer)) and not isinstance(name_or_index, bool):
         index = int(name_or_index)
         if not 0 <= index < network.num_classes:
@@ -363,8 +396,19 @@ def class_index(network, name_or_index, label_names=None):
     raise ClassNameError(f"class {name_or_index!r} is not a label of {network.name!r}{hint}")
 
 
+def _check_card(network):
+    if not isinstance(network, NetworkCard):
+        raise TypeError(f"network: expected a NetworkCard (networks.card(name), or model.card of a known "
+                        f"network), got {type(network).__name__}")
+
+
 def _checked_names(network, label_names):
+    if label_names is not None and (isinstance(label_names, str) or not hasattr(label_names, "__iter__")):
+        raise TypeError(f"label_names: expected a list of class names or None, got {type(label_names).__name__}")
     names = labels(network) if label_names is None else list(label_names)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError("label_names: expected class names (str), got "
+                        f"{next(type(n).__name__ for n in names if not isinstance(n, str))} among them")
     if len(names) != network.num_classes:
         raise ValueError(f"label_names: {len(names)} names, but {network.name!r} has {network.num_classes} outputs")
     return names

@@ -14,12 +14,11 @@ The ``onnx`` package only parses the file (``pip install "minisg[onnx]"``). What
 5. a node whose inputs are all constants is computed once here, not at every forward pass;
 6. the float constants that the remaining nodes read become the model's Parameters.
 """
-from pathlib import Path
-
 import numpy as np
 
-from .. import no_grad
+from .. import files, no_grad
 from ..autograd import Tensor
+from .checkpoints import check_load_options
 from .graph import SUPPORTED_OPS, GraphModel, Node, run_node, unsupported_op_error
 
 OPSETS = (7, 17)  # the default-domain opset versions this importer knows
@@ -47,10 +46,13 @@ def load_onnx(path, dtype=np.float32, device=None, card=None):
     dtype:  the Parameters' dtype (float16 weights are widened to it); device: 'cpu' or 'gpu';
     card:   the network card to attach (minisg.models.networks), or None.
     """
+    dtype, device = check_load_options(dtype, device)
     onnx = require_onnx()
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path {str(path)!r}: no such ONNX file")
+    path = files.as_path(path)
+    reason = files.unreadable_reason(path)
+    if reason:
+        error = FileNotFoundError if reason == "does not exist" else OnnxImportError
+        raise error(f"path {str(path)!r}: no such ONNX file ({reason})")
     try:
         proto = onnx.load(str(path))
     except Exception as exc:  # protobuf's DecodeError and friends: the file is not ONNX
@@ -130,10 +132,14 @@ class _OnnxGraph:
         return inputs[0]
 
     def input_shape(self):
-        """The input's shape without the batch axis, e.g. (3, 224, 224); None for a size not fixed."""
+        """The input's shape without the batch axis, e.g. (3, 224, 224), None on an axis whose size
+        is not fixed (a named or missing dimension); None when the file declares no shape."""
         value = next(v for v in self.graph.input if v.name == self.input_name())
-        dims = value.type.tensor_type.shape.dim
-        return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims[1:])
+        tensor_type = value.type.tensor_type
+        if not tensor_type.HasField("shape") or len(tensor_type.shape.dim) < 2:
+            return None
+        return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                     for d in tensor_type.shape.dim[1:])
 
     def scores_output(self):
         """(name of the tensor the model returns, name of the dropped Softmax output or None)."""

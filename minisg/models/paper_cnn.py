@@ -3,6 +3,9 @@ import numpy as np
 
 from .. import nn
 
+INPUT_SHAPE = (1, 28, 28)   # one grey MNIST digit: fc1 fixes the size
+INPUT_RANGE = (0.0, 1.0)    # pixels / 255, as data.load_mnist gives them
+
 
 def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
     """"Deep MNIST for Experts" (minisg/methods/METHODS.md §1): 28x28x1 -> 10 logits, relu2 is 14x14x64.
@@ -26,4 +29,6 @@ def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
         ("fc2", nn.Linear(1024, 10, **common)),
     )
     model.default_cam_layer = "relu2"   # the last conv layer: CAM methods' default (METHODS.md §1)
+    model.architecture = "mnist_cnn"    # the builder's name: checkpoints.save writes it to meta
+    model.input_shape, model.input_range = INPUT_SHAPE, INPUT_RANGE
     return model

@@ -97,6 +97,9 @@ def scene_cnn(seed=0, dtype=np.float32):
         ("gap", nn.GlobalAvgPool2d()),
     )
     model.default_cam_layer = CAM_LAYER   # CAM methods' layer when given none (METHODS.md §7)
+    model.architecture = "scene_cnn"      # the builder's name: checkpoints.save writes it to meta
+    # fully convolutional: any canvas size works (trained on CANVAS x CANVAS); pixels in [0, 1]
+    model.input_shape, model.input_range = (1, None, None), (0.0, 1.0)
     return model
 
 
@@ -217,7 +220,7 @@ def train_scenes(config, log=print):
 
 
 def _train_scenes(config, out, log):
-    from .training import log_interrupted
+    from .training import TrainingDiverged, check_weights, log_interrupted, with_out_status
 
     backend.set_device(config.device)
     log(f"training into {out}")
@@ -233,6 +236,7 @@ def _train_scenes(config, out, log):
             rng = np.random.default_rng([config.seed, epoch, 1])   # batch order and input noise
             started = time.perf_counter()
             finished = _run_epoch(model, optimizer, config, scenes, rng, epoch, state)
+            check_weights(model, config, state["step"])   # never a diverged checkpoint
             state["seconds"] += time.perf_counter() - started
             state["epoch"] = epoch + 1
             state["val_mAP"].append(evaluate_scenes(model, val_scenes)["mAP"])
@@ -251,6 +255,8 @@ def _train_scenes(config, out, log):
     except KeyboardInterrupt:
         log_interrupted(log, out, saved_epoch)
         raise
+    except TrainingDiverged as exc:
+        raise with_out_status(exc, out, saved_epoch) from None
     log(f"test mAP {test['mAP']:.4f}, exact match {test['exact_match']:.4f}, label accuracy "
         f"{test['label_accuracy']:.4f} on {test['scenes']} scenes; wrote {out}")
     return model.eval(), models.read_checkpoint(out)[1]
@@ -260,22 +266,26 @@ def _run_epoch(model, optimizer, config, scenes, rng, epoch, state):
     """One pass over this epoch's scenes; returns True when config.max_steps is reached."""
     from tqdm import tqdm
 
+    from .training import check_loss
+
     model.train()
     xp = model.parameters()[0].xp
     steps = -(-len(scenes) // config.batch_size)
     bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                disable=not config.progress, leave=False)
-    with bar:
+    # NumPy's overflow warnings would only come before check_loss's named error
+    with bar, np.errstate(over="ignore", invalid="ignore"):
         for images, labels in data.batches(scenes.images, scenes.labels, config.batch_size, rng):
             if config.noise_level > 0:
                 images = data.add_noise(images, config.noise_level, rng)
             loss = bce_with_logits(model(Tensor(xp.asarray(images))), labels)
+            loss_value = check_loss(loss, config, state["step"] + 1)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             state["step"] += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.item()):.4f}")
+            bar.set_postfix(loss=f"{loss_value:.4f}")
             if config.max_steps is not None and state["step"] >= config.max_steps:
                 return True
     return False

@@ -6,6 +6,10 @@ atomically (with the optimizer state in the same file, so `resume=True` continue
 Ctrl-C stops at once and leaves the last complete checkpoint as it was. At the end the 10,000
 test images give the accuracy stored in the checkpoint's meta.
 
+Every setting is checked before any work (``TrainConfig.validate``: the error names the setting
+and its flag). A loss or a weight that turns NaN or inf stops training at once with
+``TrainingDiverged``, naming the step and the learning rate: no diverged checkpoint is written.
+
 The output file (``claim_output``): checked before any work starts; an existing file is only
 replaced with ``resume`` or ``overwrite``; the shipped checkpoints are never written; one
 process at a time writes it (a lock held for the whole run); every write goes through
@@ -13,6 +17,7 @@ process at a time writes it (a lock held for the whole run); every write goes th
 """
 import contextlib
 import dataclasses
+import math
 import time
 import zipfile
 from pathlib import Path
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import backend, data, files, models, parallel
+from ..checks import check_choice, check_flags, check_int, check_number
 from . import CheckpointError
 from ..optim import Adam
 from .penalties import penalised_loss
@@ -53,17 +59,72 @@ class TrainConfig:
     command: str = ""               # the command line that produced the checkpoint (for meta)
 
     def validate(self):
-        checks = [("task", self.task in ("mnist", "scenes")), ("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
-                  ("lr", self.lr > 0), ("noise_level", self.noise_level >= 0),
-                  ("grad_penalty_weight", self.grad_penalty_weight >= 0),
-                  ("smoothness_weight", self.smoothness_weight >= 0),
-                  ("max_steps", self.max_steps is None or self.max_steps >= 1)]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f"train: {name} is {getattr(self, name)!r}, which is out of range")
+        """Check every setting before any work (no data loaded, nothing written): TypeError or
+        ValueError naming the setting, its command-line flag, what it expects and what it got."""
+        check_choice(_named("task"), self.task, ("mnist", "scenes"))
+        for name in ("epochs", "batch_size"):
+            check_int(_named(name), getattr(self, name))
+        check_int(_named("max_steps"), self.max_steps, optional="all")
+        check_int(_named("seed"), self.seed, low=0)
+        check_number(_named("lr"), self.lr, positive=True)
+        for name in ("noise_level", "grad_penalty_weight", "smoothness_weight"):
+            check_number(_named(name), getattr(self, name))
+        # MNIST subsets take the first K images of a split; scenes are drawn, as many as asked
+        mnist = self.task == "mnist"
+        check_int(_named("train_subset"), self.train_subset, optional="all", high=data.TRAIN_SIZE - data.VAL_SIZE if mnist else None)
+        check_int(_named("eval_subset"), self.eval_subset, optional="all", high=data.VAL_SIZE if mnist else None)
+        check_choice(_named("device"), self.device, ("cpu", "gpu"))
+        check_flags(**{_named(name): getattr(self, name) for name in ("resume", "overwrite", "progress")})
+        if self.out is not None:
+            files.as_path(self.out, "train: out (--out)")
+        if not isinstance(self.command, str):
+            raise TypeError(f"train: command: expected a string, got {self.command!r}")
         if self.resume and self.overwrite:
             raise ValueError("train: --resume and --overwrite exclude each other (continue the "
                              "checkpoint, or replace it)")
+
+
+# The command-line flag of each setting whose flag is not its name with dashes (minisg train).
+_FLAGS = {"max_steps": "--steps", "grad_penalty_weight": "--penalty-weight",
+          "smoothness_weight": "--smoothness-penalty", "progress": "--no-progress"}
+
+
+def _with_flag(name):
+    """A setting and its flag: 'batch_size (--batch-size)'."""
+    return f"{name} ({_FLAGS.get(name, '--' + name.replace('_', '-'))})"
+
+
+def _named(name):
+    """How a check's error names a setting: 'train: batch_size (--batch-size)'."""
+    return f"train: {_with_flag(name)}"
+
+
+class TrainingDiverged(ValueError):
+    """The loss or a weight became NaN or inf: training stopped, and wrote nothing more."""
+
+
+def diverged(config, step, what):
+    """The TrainingDiverged error of `step`, saying what went wrong and which settings to lower."""
+    settings = [f"{_with_flag(name)} {getattr(config, name)!r}" for name in
+                ("noise_level", "grad_penalty_weight", "smoothness_weight") if getattr(config, name)]
+    also = f" (also check {', '.join(settings)})" if settings else ""
+    return TrainingDiverged(f"train: training diverged at step {step}: {what}; lr (--lr) {config.lr!r} is "
+                            f"too high for it: try a lower one, e.g. 1e-3 or 1e-4{also}")
+
+
+def check_loss(loss, config, step):
+    """The loss as a float, or TrainingDiverged when it is NaN or inf (before backward and step)."""
+    value = float(loss.item())
+    if not math.isfinite(value):
+        raise diverged(config, step, f"the loss is {value}")
+    return value
+
+
+def check_weights(model, config, step):
+    """TrainingDiverged naming the parameters holding NaN or inf (before a checkpoint is written)."""
+    bad = [name for name, p in model.named_parameters() if not bool(p.xp.isfinite(p.data).all())]
+    if bad:
+        raise diverged(config, step, f"non-finite weights (NaN or inf) in {bad}")
 
 
 def _in_shipped_models(path):
@@ -107,6 +168,14 @@ def log_interrupted(log, out, saved_epoch):
         log(f"interrupted before an epoch finished: {out} was left as it was")
     else:
         log(f"interrupted before the first epoch finished: nothing was written to {out}")
+
+
+def with_out_status(error, out, saved_epoch):
+    """`error` (TrainingDiverged) with what `out` holds added: the checkpoint of this training's
+    last finished epoch (saved_epoch), the file as it was before the run, or nothing."""
+    held = (f"{out} holds the checkpoint of epoch {saved_epoch}" if saved_epoch is not None else
+            f"{out} was left as it was" if out.exists() else f"Nothing was written to {out}")
+    return TrainingDiverged(f"{error}. {held}")
 
 
 def predict(model, images, batch_size=500):
@@ -164,6 +233,7 @@ def _train(config, out, log):
         log(f"training into {out}")
     train_x, train_y = _limit(*data.load_mnist("train"), config.train_subset)
     val_x, val_y = _limit(*data.load_mnist("val"), config.eval_subset)
+    test_x, test_y = _limit(*data.load_mnist("test"), config.eval_subset)   # a bad file fails now
 
     try:
         for epoch in range(state["epoch"], config.epochs):
@@ -171,6 +241,7 @@ def _train(config, out, log):
             started = time.perf_counter()
             model.train()
             finished = _run_epoch(model, optimizer, config, train_x, train_y, rng, epoch, state)
+            check_weights(model, config, state["step"])   # never a diverged checkpoint
             state["seconds"] += time.perf_counter() - started
             state["dropout_rng"] = model["dropout"].rng.bit_generator.state  # so resume is exact
             state["epoch"] = epoch + 1
@@ -182,7 +253,6 @@ def _train(config, out, log):
             if finished:
                 break
 
-        test_x, test_y = _limit(*data.load_mnist("test"), config.eval_subset)
         meta = {
             "progress": state, "complete": True,
             "test_accuracy": accuracy(model, test_x, test_y), "test_images": int(len(test_y)),
@@ -193,6 +263,8 @@ def _train(config, out, log):
     except KeyboardInterrupt:
         log_interrupted(log, out, saved_epoch)
         raise
+    except TrainingDiverged as exc:
+        raise with_out_status(exc, out, saved_epoch) from None
     log(f"test accuracy {meta['test_accuracy']:.4f} on {meta['test_images']} images; wrote {out}")
     return model.eval(), models.read_checkpoint(out)[1]
 
@@ -206,12 +278,14 @@ def _run_epoch(model, optimizer, config, train_x, train_y, rng, epoch, state):
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress,
                unit="step", leave=False)
     correct = seen = 0
-    with bar:
+    # NumPy's overflow warnings would only come before check_loss's named error
+    with bar, np.errstate(over="ignore", invalid="ignore"):
         for images, labels in data.batches(train_x, train_y, config.batch_size, rng):
             if config.noise_level > 0:
                 images = data.add_noise(images, config.noise_level, rng)
             loss, logits, _ = penalised_loss(model, xp.asarray(images), labels,
                                              config.grad_penalty_weight, config.smoothness_weight)
+            loss_value = check_loss(loss, config, state["step"] + 1)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -219,7 +293,7 @@ def _run_epoch(model, optimizer, config, train_x, train_y, rng, epoch, state):
             correct += int((backend.to_numpy(logits.data.argmax(axis=1)) == labels).sum())
             seen += len(labels)
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.item()):.3f}", acc=f"{correct / seen:.3f}")
+            bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{correct / seen:.3f}")
             if config.max_steps is not None and state["step"] >= config.max_steps:
                 return True
     return False
@@ -235,9 +309,8 @@ def _resume(model, optimizer, config, log):
     path = Path(config.out)
     start_over = "pass --overwrite instead of --resume to train from scratch"
     arrays, meta, optimizer_state = models.read_training_checkpoint(path)
-    architecture = meta.get("architecture", "mnist_cnn")
-    if architecture != "mnist_cnn":
-        raise CheckpointError(f"--resume {path}: a {architecture} checkpoint, not one of the MNIST CNN "
+    if models.checkpoints.architecture_of(path, meta) is not models.mnist_cnn:
+        raise CheckpointError(f"--resume {path}: a {meta['architecture']} checkpoint, not one of the MNIST CNN "
                               f"(--task mnist); {start_over}")
     state = meta.get("progress")
     if not isinstance(state, dict) or not {"epoch", "step"} <= set(state):
@@ -260,7 +333,11 @@ def _resume(model, optimizer, config, log):
         raise CheckpointError(f"--resume {path}: the optimizer state in {source} does not fit the model "
                               f"({exc}); {start_over}") from exc
     if "dropout_rng" in state:
-        model["dropout"].rng.bit_generator.state = state["dropout_rng"]
+        try:
+            model["dropout"].rng.bit_generator.state = state["dropout_rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"--resume {path}: meta field 'progress.dropout_rng' is not a random "
+                                  f"generator's state ({exc!r}); {start_over}") from None
     state.setdefault("seconds", 0.0)
     state.setdefault("val_accuracy", [])
     log(f"resuming from {path}: epoch {state['epoch']}, step {state['step']}")
