@@ -30,10 +30,10 @@ def _one_line_error(capsys, code, argv):
     (["demo", "--out", "{tmp}/plot.gif"], "cannot write a .gif file"),
     (["demo", "--out", "{tmp}/a_file/plot.png"], "a_file is a file, not a folder"),
     (["explain", "{tmp}/a_file", "--out", "{tmp}/m.bmp"], "--out {tmp}/m.bmp: cannot write a .bmp file"),
-    (["explain", "{tmp}"], "image {tmp}: is a folder"),
+    (["explain", "{tmp}"], "image: expected a readable file, got '{tmp}', which is a folder"),
     (["evaluate", "--out", "{tmp}/a_file"], "--out {tmp}/a_file: is a file; expected a folder"),
-    (["demo", "--count", "x"], "argument --count: invalid int value: 'x'"),
-    (["explain", "{tmp}/a_file", "--method", "nope"], "argument --method: invalid choice: 'nope'"),
+    (["demo", "--count", "x"], "--count: expected an integer from 1 to 10, got 'x'"),
+    (["explain", "{tmp}/a_file", "--method", "nope"], "--method: expected one of 'deconvnet', "),
 ])
 def test_every_failure_is_one_line_naming_the_argument(tmp_path, capsys, argv, message):
     (tmp_path / "a_file").write_text("not an image")

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_flags
 from .inputs import as_numpy, check_finite_array
 
 
@@ -15,11 +16,16 @@ def mean_and_stderr(values, skip_nan=False):
     NaN inputs raise ValueError unless skip_nan=True (then they are left out; e.g. Spearman
     of a map that became constant).
     """
-    values = np.asarray(as_numpy(values), dtype=np.float64).ravel()
+    check_flags(skip_nan=skip_nan)
+    array = as_numpy(values, "values")
+    if array.ndim != 1 or array.dtype.kind not in "biuf":
+        got = f"dtype {array.dtype}, shape {array.shape}" if array.ndim else f"{values!r:.80}"
+        raise ValueError(f"values: expected a 1-D array of per-image scores, got {got}")
+    values = array.astype(np.float64)
     if skip_nan:
         values = values[~np.isnan(values)]
     if values.size == 0:
-        raise ValueError("values is empty (after dropping NaN)" if skip_nan else "values is empty")
+        raise ValueError("values: expected at least one score, got none" + (" after dropping NaN" if skip_nan else ""))
     values = check_finite_array(values, "values")
     if values.size == 1:
         return float(values[0]), float("nan")

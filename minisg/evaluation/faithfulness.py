@@ -10,10 +10,12 @@ import math
 import numpy as np
 
 from .. import parallel
-from ..methods._checks import check_choice, check_count, check_target, check_target_range
+from ..checks import check_choice, check_int, check_number
+from ..methods._checks import check_target, check_target_range
 from .inputs import check_finite_array, pool_channels
 
 SCORE_KINDS = ("probability", "logit")
+MAX_STEPS = 1000   # of a curve, unless the images have more pixels than that
 
 
 def gaussian_blur(images, sigma):
@@ -21,10 +23,10 @@ def gaussian_blur(images, sigma):
 
     The start canvas of RISE's insertion curve: the shapes are gone, the brightness stays.
     """
-    images = check_finite_array(images, "images")
-    if not sigma > 0:
-        raise ValueError(f"blur_sigma (the blur's sigma) must be > 0, got {sigma!r}")
-    radius = max(1, int(math.ceil(3 * sigma)))
+    images = _check_images(images, "images")
+    sigma = _check_blur_sigma(sigma)
+    # 3 sigma, but no wider than the image: past that the edge-repeated padding adds nothing new
+    radius = max(1, int(math.ceil(min(3 * sigma, max(images.shape[2:])))))
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
     kernel /= kernel.sum()
@@ -38,13 +40,20 @@ def gaussian_blur(images, sigma):
     return images
 
 
+def _check_blur_sigma(sigma, name="sigma"):
+    if check_number(name, sigma) == 0:
+        raise ValueError(f"{name}: expected a finite number > 0 (the blur's std in pixels), got {sigma!r}")
+    return float(sigma)
+
+
 def model_scores(model, images, target, score="probability", batch_size=256):
     """The target class's softmax probability (or logit) for each image, under no_grad.
 
     images (N, C, H, W); the model runs in eval mode (restored afterwards) in batches.
     """
     check_choice("score", score, SCORE_KINDS)
-    images = np.asarray(images)
+    check_int("batch_size", batch_size)
+    images = _check_images(images, "images")
     target = check_target(target, len(images))
     logits = parallel.logits(model, images, batch_size).astype(np.float64)
     return _target_scores(logits, target, score)
@@ -80,8 +89,10 @@ def _baseline_images(x, baseline, blur_sigma):
     """The images every pixel is replaced by (deletion) or starts from (insertion)."""
     if isinstance(baseline, str):
         if baseline != "blur":
-            raise ValueError(f"baseline must be a number, an array like x, or 'blur', got {baseline!r}")
+            raise ValueError(f"baseline: expected a number, an array like x, or 'blur', got {baseline!r}")
         return gaussian_blur(x, blur_sigma)
+    if isinstance(baseline, (bool, np.bool_)):
+        raise TypeError(f"baseline: expected a number, an array like x, or 'blur', got {baseline!r}")
     baseline = check_finite_array(baseline, "baseline")
     try:
         return np.broadcast_to(baseline, x.shape).astype(np.float64)
@@ -89,10 +100,10 @@ def _baseline_images(x, baseline, blur_sigma):
         raise ValueError(f"baseline of shape {baseline.shape} cannot be broadcast to x's shape {x.shape}") from None
 
 
-def _check_images(x):
-    x = check_finite_array(x, "x")
-    if x.ndim != 4:
-        raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
+def _check_images(x, name="x"):
+    x = check_finite_array(x, name)
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"{name}: expected (N, C, H, W) images, N >= 1, got shape {x.shape}")
     return x
 
 
@@ -100,15 +111,20 @@ def _perturbation_curve(model, x, maps, target, steps, baseline, batch_size, sco
                         blur_sigma, insert):
     """deletion_curve (insert=False) or insertion_curve (insert=True); see their docstrings."""
     x = _check_images(x)
-    check_count("steps", steps)
-    check_count("batch_size", batch_size)
+    check_int("steps", steps)
+    check_int("batch_size", batch_size)
     check_choice("score", score, SCORE_KINDS)
+    _check_blur_sigma(blur_sigma, "blur_sigma")  # even when unused: a wrong value is a mistake
     target = check_target(target, len(x))
     position = _removal_order(maps, x, relevance)
+    num_pixels = position.shape[1]
+    most = max(num_pixels, MAX_STEPS)  # more steps than pixels only repeat points
+    if steps > most:
+        raise ValueError(f"steps: expected an int from 1 to {most} (the pixels of an image, or {MAX_STEPS}), "
+                         f"got {steps}")
     base = _baseline_images(x, baseline, blur_sigma)
 
     n, channels = x.shape[:2]
-    num_pixels = position.shape[1]
     # Integer counts so both ends are exact: 0 pixels at step 0, all of them at the last step.
     counts = (np.arange(steps + 1) * num_pixels) // steps
     x_flat, base_flat = x.reshape(n, channels, -1), base.reshape(n, channels, -1)
@@ -167,11 +183,12 @@ def area_under_curve(fractions, scores):
     fractions = check_finite_array(fractions, "fractions")
     scores = check_finite_array(scores, "scores")
     if fractions.ndim != 1 or len(fractions) < 2:
-        raise ValueError(f"fractions must be 1-D with at least 2 points, got shape {fractions.shape}")
+        raise ValueError(f"fractions: expected a 1-D array of at least 2 points, got shape {fractions.shape}")
     if np.any(np.diff(fractions) < 0):
-        raise ValueError("fractions must be non-decreasing")
-    if scores.shape[-1] != len(fractions):
-        raise ValueError(f"scores has {scores.shape[-1]} points per curve, fractions has {len(fractions)}")
+        raise ValueError("fractions: expected non-decreasing values, got a decrease")
+    if scores.ndim not in (1, 2) or scores.shape[-1] != len(fractions):
+        raise ValueError(f"scores: expected ({len(fractions)},) or (N, {len(fractions)}) scores (one per "
+                         f"fraction), got shape {scores.shape}")
     widths = np.diff(fractions)
     heights = (scores[..., 1:] + scores[..., :-1]) / 2
     return (widths * heights).sum(axis=-1)

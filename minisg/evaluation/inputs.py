@@ -7,38 +7,39 @@ checked by the methods' own checks (minisg/methods/_checks.py).
 """
 import numpy as np
 
-from .. import backend
-from ..autograd import Tensor
-from ..methods._checks import check_choice
+from ..checks import check_choice
+from ..methods._checks import as_array
 
 RELEVANCE_MODES = ("positive", "absolute", "signed")
 
 
-def as_numpy(value):
-    """A NumPy array from an array, a list, or a minisg Tensor (CPU or GPU)."""
-    if isinstance(value, Tensor):
-        return value.numpy()
-    return np.asarray(backend.to_numpy(value) if hasattr(value, "dtype") else value)
+def as_numpy(value, name="value"):
+    """A NumPy array from an array, a list, or a minisg Tensor (CPU or GPU); nested lists of
+    uneven lengths are a ValueError naming `name`."""
+    return as_array(name, value, "an array of numbers")
 
 
 def check_finite_array(value, name):
     """float64 copy of `value`; refuses non-numbers and NaN or infinite values."""
-    array = as_numpy(value)
+    array = as_numpy(value, name)
     if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+        raise ValueError(f"{name}: expected an array of numbers, got dtype {array.dtype}"
+                         + ("" if array.ndim else f" ({value!r:.80})"))
     array = array.astype(np.float64)
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite value(s); "
+        raise ValueError(f"{name}: expected finite values, got {int(bad.sum())} NaN or infinite value(s); "
                          f"a metric of such a map would be meaningless")
     return array
 
 
 def check_maps(maps, name="maps"):
-    """float64 maps shaped (N, H, W) or (N, C, H, W), all finite."""
+    """float64 maps shaped (N, H, W) or (N, C, H, W), all finite, at least one."""
     maps = check_finite_array(maps, name)
     if maps.ndim not in (3, 4):
-        raise ValueError(f"{name} must be (N, H, W) or (N, C, H, W), got shape {maps.shape}")
+        raise ValueError(f"{name}: expected (N, H, W) or (N, C, H, W) maps, got shape {maps.shape}")
+    if maps.shape[0] == 0 or maps.size == 0:
+        raise ValueError(f"{name}: expected at least one map of at least one pixel, got shape {maps.shape}")
     return maps
 
 
@@ -58,7 +59,7 @@ def pool_channels(maps, relevance="positive", name="maps"):
 
 def check_masks(masks, shape, name="masks"):
     """bool masks of exactly `shape`; 0/1 numbers are accepted, anything else is an error."""
-    masks = as_numpy(masks)
+    masks = as_numpy(masks, name)
     if masks.dtype != bool:
         masks = check_finite_array(masks, name)
         if not np.isin(masks, (0.0, 1.0)).all():

@@ -9,18 +9,22 @@ import math
 
 import numpy as np
 
+from ..checks import check_number
 from ..methods._checks import check_target
 from .inputs import as_numpy, check_masks, check_nonempty, pool_channels, safe_ratio
 
 
 def dilate(masks, radius):
     """Grow bool masks (N, H, W) by every pixel within Euclidean distance `radius` of them."""
-    if radius < 0 or not np.isfinite(radius):
-        raise ValueError(f"tolerance must be a finite number >= 0, got {radius!r}")
+    masks = as_numpy(masks, "masks")
+    if masks.dtype != bool or masks.ndim != 3:
+        raise ValueError(f"masks: expected bool masks (N, H, W), got dtype {masks.dtype}, shape {masks.shape}")
+    radius = check_number("radius", radius)
+    height, width = masks.shape[-2:]
+    radius = min(radius, height + width)  # beyond that every pixel of the image is reached anyway
     reach = int(math.floor(radius))
     if reach == 0:
         return masks.copy()
-    height, width = masks.shape[-2:]
     padded = np.pad(masks, ((0, 0), (reach, reach), (reach, reach)))
     grown = np.zeros_like(masks)
     for dy in range(-reach, reach + 1):
@@ -64,7 +68,7 @@ def pointing_game(maps, masks, tolerance=0, relevance="positive"):
     """
     relevance_map = pool_channels(maps, relevance)
     masks = _nonempty_masks(masks, relevance_map.shape)
-    target_area = dilate(masks, tolerance)
+    target_area = dilate(masks, check_number("tolerance", tolerance))
     flat = relevance_map.reshape(len(relevance_map), -1)
     is_max = flat == flat.max(axis=1, keepdims=True)
     inside = (is_max & target_area.reshape(len(flat), -1)).sum(axis=1)
@@ -123,7 +127,7 @@ def _check_target_index(target_index, n, slots):
 
 def _check_scene_masks(scene_masks, n, height, width):
     """bool (N, K, H, W) masks, one per digit slot of each scene."""
-    scene_masks = as_numpy(scene_masks)
+    scene_masks = as_numpy(scene_masks, "scene_masks")
     if scene_masks.ndim != 4:
         raise ValueError(f"scene_masks must be (N, K, H, W), got shape {scene_masks.shape}")
     return check_masks(scene_masks, (n, scene_masks.shape[1], height, width), "scene_masks")

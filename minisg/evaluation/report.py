@@ -39,7 +39,8 @@ from pathlib import Path
 from .. import files, models
 from ..methods import METHODS
 from .report_figures import curves_png, digit_examples_png, scene_examples_png
-from .report_setup import DIGIT_MODEL, FULL, NOISE_TABLE_METHODS, NOISY_DIGIT_MODEL, QUICK, digit_set, scene_sets
+from .report_setup import (DIGIT_MODEL, FULL, NOISE_TABLE_METHODS, NOISY_DIGIT_MODEL, QUICK, Settings, digit_set,
+                           scene_sets)
 from .report_tables import detection_rates, digit_table, noise_table, scene_jobs, scene_table
 from .report_text import report_markdown, results_csv
 
@@ -56,13 +57,22 @@ def run(quick=False, out_dir="evaluation", progress=True, settings=None):
 
     quick=True uses QUICK (a few images, small n: seconds, for tests), else FULL (the papers'
     settings, 100 digits, 3 x 50 scenes: about 3 CPU-minutes, 6 minutes on a busy two-core
-    machine). `settings` overrides both.
+    machine). `settings` (a Settings) overrides both.
     """
+    _check_options(quick, progress, settings)
     check_out_dir(out_dir)
     with files.exclusive(out_dir, "--out"):  # a second run on the same folder is refused
         results, outputs = _compute(quick, settings, progress)
         write_files_atomically(out_dir, outputs)
     return results
+
+
+def _check_options(quick, progress, settings):
+    for name, value in (("quick", quick), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}: expected True or False, got {value!r}")
+    if settings is not None and not isinstance(settings, Settings):
+        raise TypeError(f"settings: expected None or a Settings (e.g. report.QUICK), got {settings!r}")
 
 
 def _compute(quick, settings, progress):
@@ -121,7 +131,7 @@ def write_files_atomically(out_dir, outputs):
 
 def check_out_dir(out_dir, argument="--out"):
     """Refuse, before any work, an output folder that is a file or cannot be written."""
-    out_dir = Path(out_dir)
+    out_dir = files.as_path(out_dir, argument)
     if out_dir.exists() and not out_dir.is_dir():
         raise files.OutputPathError(f"{argument} {out_dir}: is a file; expected a folder")
     files.check_output_path(out_dir / "results.md", argument)

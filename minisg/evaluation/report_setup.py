@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import data
 from ..methods import METHODS
+from ..checks import check_int, check_number
 from ..models import scene_cnn as scenes
 
 DIGIT_MODEL, NOISY_DIGIT_MODEL, SCENE_MODEL = "mnist_cnn", "mnist_cnn_noise", "scene_cnn"
@@ -40,6 +41,17 @@ class Settings:
     digit_pointing_tolerance: float = 0.0  # pixels: the maximum must lie on the ink itself
     scene_pointing_tolerance: float = 2.0  # pixels: near the target's ink (Zhang et al.: 15 px on 224)
     seed: int = 0
+
+    def __post_init__(self):  # a bad number fails here, not minutes into run()
+        for field in dataclasses.fields(self):
+            name, value = f"Settings.{field.name}", getattr(self, field.name)
+            if field.type is float:
+                check_number(name, value)
+            else:
+                check_int(name, value, low=0 if field.name == "seed" else 1)
+        if self.randomised_digits > self.digits:
+            raise ValueError(f"Settings.randomised_digits: expected at most digits ({self.digits}), "
+                             f"got {self.randomised_digits}")
 
 
 FULL = Settings(digits=100, randomised_digits=20, scenes=50)

@@ -15,7 +15,9 @@ from .inputs import check_finite_array, check_maps
 
 def average_ranks(values):
     """1-based ranks of a 1-D array; tied values share the mean of their ranks."""
-    values = np.asarray(values, dtype=np.float64).ravel()
+    values = check_finite_array(values, "values")
+    if values.ndim != 1:
+        raise ValueError(f"values: expected a 1-D array, got shape {values.shape}")
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]
     starts_group = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
@@ -37,7 +39,7 @@ def spearman(a, b):
     a = check_finite_array(a, "a").ravel()
     b = check_finite_array(b, "b").ravel()
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same number of values, got {a.size} and {b.size}")
+        raise ValueError(f"b: expected as many values as a ({a.size}), got {b.size}")
     rank_a, rank_b = average_ranks(a), average_ranks(b)
     rank_a -= rank_a.mean()
     rank_b -= rank_b.mean()

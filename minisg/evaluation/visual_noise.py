@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_number
 from .inputs import pool_channels, safe_ratio
 
 
@@ -51,8 +52,8 @@ def high_frequency_energy(maps, cutoff=0.25):
     `cutoff` lies in [0, 1]: white noise gives about 1 - pi * cutoff^2 (0.80 for 0.25), a
     smooth blob nearly 0. A constant map has no energy left and scores 0. Returns (N,).
     """
-    if not 0 < cutoff < math.sqrt(0.5):
-        raise ValueError(f"cutoff must lie in (0, {math.sqrt(0.5):.3f}) cycles per pixel, got {cutoff!r}")
+    if not 0 < check_number("cutoff", cutoff) < math.sqrt(0.5):
+        raise ValueError(f"cutoff: expected a number in (0, {math.sqrt(0.5):.3f}) cycles per pixel, got {cutoff!r}")
     shown = normalise_for_display(maps)
     shown = shown - shown.mean(axis=(1, 2), keepdims=True)
     energy = np.abs(np.fft.fft2(shown)) ** 2

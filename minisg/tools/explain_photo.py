@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import methods, viz
+from .. import files, methods, viz
 from ..autograd import Tensor, no_grad
 from ..methods._checks import listed
 from ..models import networks
@@ -42,7 +42,8 @@ def explain_photo(image_path, model="squeezenet1.1", method="smoothgrad", target
     beside the photo). target: None (the top class), an output index or a class name
     (str: a number is an index). Returns (path, maps, info) with info the facts the figure shows."""
     demo.check_method(method)
-    out = Path(out) if out else Path(image_path).with_name(Path(image_path).stem + f"_{method}.png")
+    image_path = files.as_path(image_path, "image")
+    out = files.as_path(out, "--out") if out else image_path.with_name(image_path.stem + f"_{method}.png")
     viz.check_figure_path(out, "--out")
     settings = demo.method_settings(method, PHOTO_SETTINGS, layer=layer, n=n, noise_level=noise_level, steps=steps)
     model_text = str(model)
@@ -142,6 +143,8 @@ def _index_names(card):
 def _target_index(card, target, names, label_note):
     if target is None:
         return None
+    if isinstance(target, bool) or not isinstance(target, (str, int, np.integer)):
+        raise TypeError(f"--target: expected a class index (int) or a class name (str), got {target!r}")
     text = str(target).strip()
     try:
         if text.lstrip("-").isdigit():
@@ -154,6 +157,8 @@ def _target_index(card, target, names, label_note):
 
 
 def _check_layer(network, layer, model_text):
+    if not isinstance(layer, str):
+        raise TypeError(f"--layer: expected a tensor name (str) of {model_text}, got {layer!r}")
     known = list(network.tensor_names)
     if layer in known:
         return
