@@ -93,10 +93,10 @@ def test_the_default_time_limit_is_generous_and_a_bad_one_is_refused(tmp_path, c
     assert check.TIME_LIMIT >= 60 and check.time_limit_seconds() == check.TIME_LIMIT
     path = str(hostile(tmp_path, "06"))
     assert check.main("06", file=path, time_limit=0) == 2
-    assert "time_limit must be a positive number of seconds" in capsys.readouterr().err
+    assert "time_limit: expected a finite number of seconds > 0, got 0" in capsys.readouterr().err
     monkeypatch.setenv(check.TIME_LIMIT_VARIABLE, "soon")
     assert check.main("06", file=path) == 2
-    assert f"{check.TIME_LIMIT_VARIABLE} must be a positive number of seconds, got 'soon'" in capsys.readouterr().err
+    assert f"{check.TIME_LIMIT_VARIABLE}: expected a finite number of seconds > 0, got 'soon'" in capsys.readouterr().err
     assert check.main("06", file=path, time_limit=30) == 0   # the argument wins over the environment
 
 

@@ -44,11 +44,11 @@ PLANTS = [
     ("01.2", [("return g - p * g.sum(axis=self.axis, keepdims=True)", "return g - p * g.sum(axis=-1, keepdims=True)")],
      "axis 0"),
     ("01.3", [("gradient[i] = (plus - minus) / (2 * eps)", "gradient[i] = (plus - f(x)) / eps")], "one-sided"),
-    ("01.3", [("/ (2 * eps)", "/ eps")], None),
+    ("01.3", [("/ (2 * eps)", "/ eps")], "2h apart"),
     ("01.3", [("xc = np.array(x, dtype=np.float64)", "xc = x"), ("        flat[i] = original\n", "")], "changed"),
     ("02.1", [("] += cols[:, :, a, b]", "] = cols[:, :, a, b]")], None),
     ("02.1", [("return x_pad[:, :, ph:ph + h, pw:pw + w]", "return x_pad[:, :, :h, :w]")], None),
-    ("02.2", [("d_cols = w.reshape(o, -1).T", "d_cols = w[:, :, ::-1, ::-1].reshape(o, -1).T")], None),
+    ("02.2", [("d_cols = w.reshape(o, -1).T", "d_cols = w[:, :, ::-1, ::-1].reshape(o, -1).T")], "flipped kernel"),
     ("02.3", [("window.argmax(axis=2)", "(window.shape[2] - 1 - window[:, :, ::-1].argmax(axis=2))")], "ties"),
     ("02.3", [("gx[rows, chans, i * sh + a, j * sw + b] += gy", "gx[rows, chans, i * sh + a, j * sw + b] = gy")],
      "overlapping"),
@@ -71,26 +71,27 @@ PLANTS = [
     ("07.1", [("alphas = np.arange(1, steps + 1) / steps", "alphas = np.arange(0, steps) / steps")], "LEFT"),
     ("07.1", [("alphas = np.arange(1, steps + 1) / steps", "alphas = (np.arange(1, steps + 1) - 0.5) / steps")],
      "middle rule"),
-    ("07.1", [("return ((x - baseline) * average).astype(x.dtype)", "return average.astype(x.dtype)")], None),
+    ("07.1", [("return ((x - baseline) * average).astype(x.dtype)", "return average.astype(x.dtype)")],
+     "multiply it by (x - baseline)"),
     ("07.1", [("average = gradients.reshape((len(x), steps) + x.shape[1:]).mean(axis=1)",
-               "average = gradients.reshape((len(x), steps) + x.shape[1:]).sum(axis=1)")], None),
+               "average = gradients.reshape((len(x), steps) + x.shape[1:]).sum(axis=1)")], "m times too big"),
     ("07.2", [("return F.relu(R) * Tensor(self.mask.astype(R.dtype))", "return F.relu(R)")], "deconvnet"),
     ("07.2", [("return F.relu(R) * Tensor(self.mask.astype(R.dtype))",
                "return R * Tensor(self.mask.astype(R.dtype))")], "plain gradient"),
     ("10.1", [("2 * g ** 2 + layer_sums * g ** 3", "2 * g ** 2 + (A * g ** 3).sum(axis=(2, 3), keepdims=True)")],
      "mixed-index"),
     ("10.1", [("layer_sums = A.sum(axis=(2, 3), keepdims=True)", "layer_sums = A.mean(axis=(2, 3), keepdims=True)")],
-     None),
+     "SUM of A^k"),
     ("10.1", [("positive = g > 0", "positive = g != 0")], "g <= 0"),
     ("10.2", [("return (gradcampp_alpha(A, g) * np.maximum(g, 0)).sum(axis=(2, 3)).astype(A.dtype)",
                "return g.mean(axis=(2, 3)).astype(A.dtype)")], "Grad-CAM's weight"),
     ("10.2", [("return (gradcampp_alpha(A, g) * np.maximum(g, 0)).sum(axis=(2, 3)).astype(A.dtype)",
-               "return gradcampp_alpha(A, g).sum(axis=(2, 3)).astype(A.dtype)")], None),
+               "return gradcampp_alpha(A, g).sum(axis=(2, 3)).astype(A.dtype)")], "alpha alone"),
     ("11.1", [("alpha = np.where(valid, m2 / np.where", "alpha = np.where(valid, m1 / np.where")], "typo"),
     ("11.1", [("valid = (m2 > 0) & (denominator > 0)", "valid = m2 > 0")], "denominator"),
     ("11.1", [("m1, m2, m3 = (np.mean(g_samples ** p, axis=0) for p in (1, 2, 3))",
                "m1, m2, m3 = (g_samples[-1] ** p for p in (1, 2, 3))")], "one sample only"),
-    ("12.1", [("relevance = np.maximum(pooled, 0)", "relevance = np.abs(pooled)")], None),
+    ("12.1", [("relevance = np.maximum(pooled, 0)", "relevance = np.abs(pooled)")], "positive part"),
     ("12.1", [("return np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0)",
                "return inside / total")], "NaN"),
     ("12.2", [('np.argsort(-pooled.reshape(n, -1), axis=1, kind="stable")',
@@ -206,7 +207,7 @@ def test_main_prints_one_line_per_exercise_and_a_summary(capsys):
                          "PASS 01.3 numerical_gradient (central differences)", "3 of 3 exercises pass"]
     assert check.main(1, file=str(stub("01"))) == 1
     out = capsys.readouterr().out
-    assert "FAIL 01.2 LogSoftmax backward: not implemented yet — hint: " in out
+    assert "FAIL 01.2 LogSoftmax backward: not implemented yet — read lessons/01_autodiff.py, " in out
     assert out.rstrip().endswith("0 of 3 exercises pass")
 
 
@@ -272,18 +273,20 @@ def test_copy_stubs_never_overwrites_and_then_copies_nothing(tmp_path, monkeypat
 
 def test_copy_stubs_of_a_lesson_without_exercises_lists_those_with(tmp_path):
     for lesson in ("05", "abc"):
-        with pytest.raises(check.UsageError, match="lessons with exercises: " + ", ".join(LESSONS)):
+        with pytest.raises(check.UsageError, match=re.escape(f"number: expected a lesson with exercises "
+                                                              f"({', '.join(LESSONS)}), got {lesson!r}")):
             check.copy_stubs(lesson, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_usage_exits_2_with_a_clear_message(capsys, tmp_path):
     assert check.main("05") == 2
-    assert "available: " + ", ".join(LESSONS) in capsys.readouterr().err
+    assert f"number: expected a lesson with exercises ({', '.join(LESSONS)}), got '05'" in capsys.readouterr().err
     assert check.main("01.9") == 2
     assert "01.1, 01.2, 01.3" in capsys.readouterr().err
     assert check.main("01", file=str(tmp_path / "missing.py")) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert f"--file: expected a readable file, got '{tmp_path / 'missing.py'}', which does not exist" \
+        in capsys.readouterr().err
     assert check.main("abc") == 2
 
 

@@ -21,7 +21,8 @@ def expect_twice_differentiable(f, x, name):
 
 
 @exercise("01.1", "Exp backward", ["exp"],
-          hint="d/dx e^x = e^x: multiply g by F.exp of the input Tensor self.inputs[0] (a Tensor expression)")
+          approach="d/dx e^x = e^x: multiply g by F.exp of the input Tensor self.inputs[0] (a Tensor expression)",
+          section="Writing your own Function")
 def check_exp(ex):
     x = np.random.default_rng(11).uniform(-1.5, 1.5, (3, 4))
     expect_close(ex.exp(Tensor(x)), np.exp(x), "exp(x)")
@@ -38,7 +39,8 @@ def check_exp(ex):
 
 
 @exercise("01.2", "LogSoftmax backward", ["log_softmax"],
-          hint="g - p * g.sum(axis=self.axis, keepdims=True) with p = F.softmax(self.inputs[0], axis=self.axis)")
+          approach="g - p * g.sum(axis=self.axis, keepdims=True) with p = F.softmax(self.inputs[0], axis=self.axis)",
+          section="Writing your own Function")
 def check_log_softmax(ex):
     rng = np.random.default_rng(12)
     x, x3 = 2 * rng.standard_normal((3, 5)), rng.standard_normal((2, 3, 4))
@@ -51,7 +53,8 @@ def check_log_softmax(ex):
 
 
 @exercise("01.3", "numerical_gradient (central differences)", ["numerical_gradient"],
-          hint="(f(x + h e_i) - f(x - h e_i)) / (2 h) for every element i, on a copy of x")
+          approach="(f(x + h e_i) - f(x - h e_i)) / (2 h) for every element i, on a copy of x",
+          section="4. Finite differences, and what they can and cannot tell us")
 def check_numerical_gradient(ex):
     rng = np.random.default_rng(13)
     # sum(x^3) with a big step: central differences give 3x^2 + h^2 exactly, one-sided ones 3x^2 + 3xh + h^2
@@ -61,9 +64,11 @@ def check_numerical_gradient(ex):
                            "numerical_gradient(f, x, eps)", x.shape, np.float64)
     if not np.array_equal(x, before):
         raise Mismatch("numerical_gradient changed its argument x", hint="perturb a copy, or put each element back")
-    one_sided = 3 * x ** 2 + 3 * x * h + h ** 2
-    hint = "that is a one-sided difference: use x + h and x - h, divided by 2h" if matches(numeric, one_sided) else None
-    expect_close(numeric, 3 * x ** 2 + h ** 2, "numerical_gradient of sum(x^3) with eps=1e-2 "
+    central = 3 * x ** 2 + h ** 2
+    mistakes = [(3 * x ** 2 + 3 * x * h + h ** 2, "that is a one-sided difference: use x + h and x - h, divided by 2h"),
+                (2 * central, "twice the gradient: x + h and x - h are 2h apart, so divide by 2h")]
+    hint = next((text for wrong, text in mistakes if matches(numeric, wrong)), None)
+    expect_close(numeric, central, "numerical_gradient of sum(x^3) with eps=1e-2 "
                  "(central differences give exactly 3x^2 + eps^2)", atol=1e-8, hint=hint)
 
     x = rng.uniform(-1, 1, (2, 3))

@@ -5,7 +5,7 @@ import numpy as np
 from .. import nn
 from ..autograd import Tensor, grad
 from .expect import Mismatch, as_array, expect_array, expect_close, expect_float32_kept, matches
-from .registry import exercise
+from .registry import INTRODUCTION, exercise
 
 
 # ------------------------------------------------------------------------------ lesson 10
@@ -16,17 +16,25 @@ def activations(rng, shape, zeros=0.3):
 
 
 @exercise("10.1", "Grad-CAM++ alpha", ["gradcampp_alpha"],
-          hint="S_k = A.sum(axis=(2, 3), keepdims=True); alpha = g^2 / (2 g^2 + S_k g^3) where g > 0, else 0")
+          approach="S_k = A.sum(axis=(2, 3), keepdims=True); alpha = g^2 / (2 g^2 + S_k g^3) where g > 0, else 0",
+          section=INTRODUCTION)
 def check_gradcampp_alpha(ex):
     from ..methods import gradcampp_alpha
 
     rng = np.random.default_rng(101)
     A, g = activations(rng, (2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4))
     got = expect_array(ex.gradcampp_alpha(A, g), "alpha", A.shape, np.float64)
-    mixed = 2 * g ** 2 + (A * g ** 3).sum(axis=(2, 3), keepdims=True)
-    hint = None
-    if matches(got, np.where(g > 0, g ** 2 / np.where(g > 0, mixed, 1), 0)):
-        hint = "that is the mixed-index bug sum_ab A_ab g_ab^3: use S_k g_ij^3 with S_k = sum_ab A_ab"
+
+    def alpha_with(denominator):
+        return np.where(g > 0, g ** 2 / np.where(g > 0, denominator, 1), 0)
+
+    mistakes = [
+        (alpha_with(2 * g ** 2 + (A * g ** 3).sum(axis=(2, 3), keepdims=True)),
+         "that is the mixed-index bug sum_ab A_ab g_ab^3: use S_k g_ij^3 with S_k = sum_ab A_ab"),
+        (alpha_with(2 * g ** 2 + A.mean(axis=(2, 3), keepdims=True) * g ** 3),
+         "S_k is the SUM of A^k over the map, not its mean"),
+    ]
+    hint = next((text for wrong, text in mistakes if matches(got, wrong)), None)
     if not np.all(np.isfinite(got)):
         raise Mismatch("alpha holds NaN or inf", hint="divide only where g > 0 (use a safe denominator elsewhere)")
     if np.any(got[g <= 0] != 0):
@@ -51,9 +59,11 @@ def head_gradients(head, A, target):
 
 
 @exercise("10.2", "Grad-CAM++ channel weights", ["gradcampp_weights"],
-          hint="w_k = sum over (i, j) of alpha * relu(g): reuse your gradcampp_alpha and np.maximum(g, 0)")
+          approach="w_k = sum over (i, j) of alpha * relu(g): reuse your gradcampp_alpha and np.maximum(g, 0)",
+          section=INTRODUCTION)
 def check_gradcampp_weights(ex):
     from .. import methods as M
+    from ..methods import gradcampp_alpha
 
     rng = np.random.default_rng(102)
     A, target = activations(rng, (2, 4, 3, 3)), np.array([0, 2])
@@ -61,7 +71,10 @@ def check_gradcampp_weights(ex):
     v = gap["fc"].weight.numpy()[target]                                         # (N, K)
     g = head_gradients(gap, A, target)
     got = expect_array(ex.gradcampp_weights(A, g), "w", (2, 4), np.float64)
-    hint = "that is Grad-CAM's weight (mean of g)" if matches(got, g.mean(axis=(2, 3))) else None
+    alpha = gradcampp_alpha(A, g ** 2, g ** 3, where=g > 0)
+    mistakes = [(g.mean(axis=(2, 3)), "that is Grad-CAM's weight (mean of g)"),
+                (alpha.sum(axis=(2, 3)), "you summed alpha alone: weigh each alpha by relu(g) first")]
+    hint = next((text for wrong, text in mistakes if matches(got, wrong)), None)
     expect_close(got, np.maximum(v, 0) / (2 + v * A.mean(axis=(2, 3))),
                  "w of a GAP head (must be relu(v_k) / (2 + v_k mean(A^k)))", hint=hint)
 
@@ -97,8 +110,9 @@ def gradient_samples(rng, shape, n=8):
 
 
 @exercise("11.1", "Smooth Grad-CAM++ weights", ["smooth_gradcampp_weights"],
-          hint="m1, m2, m3 = means over axis 0 of g, g^2, g^3; alpha = m2 / (2 m2 + S_k m3) (0 where m2 == 0 "
-               "or the denominator <= 0); w = sum alpha * relu(m1)")
+          approach="m1, m2, m3 = means over axis 0 of g, g^2, g^3; alpha = m2 / (2 m2 + S_k m3) (0 where m2 == 0 "
+                   "or the denominator <= 0); w = sum alpha * relu(m1)",
+          section=INTRODUCTION)
 def check_smooth_gradcampp_weights(ex):
     from ..methods import gradcampp_alpha
 

@@ -3,7 +3,7 @@ convolution and max-pooling, against loops written from the definitions and mini
 import numpy as np
 
 from ..kernels import reference
-from .expect import expect_close, expect_float32_kept
+from .expect import as_array, expect_close, expect_float32_kept, matches
 from .registry import exercise
 
 def im2col_loops(x, kernel_hw, stride, padding):
@@ -35,8 +35,9 @@ IM2COL_CASES = [  # (input shape, kernel, stride, padding)
 
 
 @exercise("02.1", "col2im", ["col2im"],
-          hint="undo im2col's reshape to (N, C, KH, KW, OH, OW), loop over (a, b) with += into the "
-               "padded image's strided slices, then crop the padding")
+          approach="undo im2col's reshape to (N, C, KH, KW, OH, OW), loop over (a, b) with += into the "
+                   "padded image's strided slices, then crop the padding",
+          section="2. im2col: a convolution is a matrix product")
 def check_col2im(ex):
     rng = np.random.default_rng(21)
     for case in IM2COL_CASES:
@@ -54,9 +55,13 @@ CONV_CASES = [  # (input shape, weight shape, stride, padding)
 ]
 
 
+FLIP_HINT = "that is the input gradient of the flipped kernel: with im2col and col2im no flip is needed"
+
+
 @exercise("02.2", "conv2d input gradient via col2im", ["conv2d_backward_input"],
-          hint="d_cols = w.reshape(O, -1).T @ gy.reshape(N, O, OH*OW), then col2im(d_cols, ...); "
-               "no kernel flip (02.2 uses your 02.1)")
+          approach="d_cols = w.reshape(O, -1).T @ gy.reshape(N, O, OH*OW), then col2im(d_cols, ...); "
+                   "no kernel flip (02.2 uses your 02.1)",
+          section="2. im2col: a convolution is a matrix product")
 def check_conv2d_backward_input(ex):
     rng = np.random.default_rng(22)
     for x_shape, w_shape, stride, padding in CONV_CASES:
@@ -64,9 +69,12 @@ def check_conv2d_backward_input(ex):
         oh = (x_shape[2] + 2 * padding[0] - w_shape[2]) // stride[0] + 1
         ow = (x_shape[3] + 2 * padding[1] - w_shape[3]) // stride[1] + 1
         gy = rng.standard_normal((x_shape[0], w_shape[0], oh, ow))
-        expect_close(ex.conv2d_backward_input(gy, w, x_shape[2:], stride, padding),
-                     reference.conv2d_backward_input(gy, w, x_shape[2:], stride, padding),
-                     f"the input gradient for input {x_shape}, weight {w_shape}, stride {stride}, padding {padding}")
+        got = as_array(ex.conv2d_backward_input(gy, w, x_shape[2:], stride, padding), "the input gradient")
+        flipped = reference.conv2d_backward_input(gy, w[:, :, ::-1, ::-1], x_shape[2:], stride, padding)
+        hint = FLIP_HINT if matches(got, flipped) else None
+        expect_close(got, reference.conv2d_backward_input(gy, w, x_shape[2:], stride, padding),
+                     f"the input gradient for input {x_shape}, weight {w_shape}, stride {stride}, padding {padding}",
+                     hint=hint)
     expect_float32_kept(ex.conv2d_backward_input, [gy, w], x_shape[2:], stride, padding,
                         what="the input gradient of float32 arrays")
 
@@ -82,8 +90,9 @@ def pool_cases(rng):
 
 
 @exercise("02.3", "max-pool backward", ["max_pool2d_backward"],
-          hint="per output (i, j): np.argmax over the window reshaped to (N, C, kh*kw) is the FIRST max; "
-               "add gy there (+=, windows can share a winner)")
+          approach="per output (i, j): np.argmax over the window reshaped to (N, C, kh*kw) is the FIRST max; "
+                   "add gy there (+=, windows can share a winner)",
+          section="3. Max-pooling and its argmax")
 def check_max_pool2d_backward(ex):
     rng = np.random.default_rng(23)
     for label, x, kernel, stride in pool_cases(rng):

@@ -8,13 +8,14 @@ from .. import nn
 from ..autograd import Tensor
 from .expect import (Cubic, Mismatch, as_array, expect_array, expect_close, input_gradient, matches, mlp,
                      target_logits)
-from .registry import exercise
+from .registry import INTRODUCTION, exercise
 
 
 # ------------------------------------------------------------------------------ lesson 04
 
 @exercise("04.1", "sensitivity map dS_c/dx", ["sensitivity_map"],
-          hint="grad(logits[np.arange(N), target].sum(), images) with images = Tensor(x, requires_grad=True)")
+          approach="grad(logits[np.arange(N), target].sum(), images) with images = Tensor(x, requires_grad=True)",
+          section="1. The map is one backward pass")
 def check_sensitivity_map(ex):
     from .. import methods as M
 
@@ -38,8 +39,9 @@ def check_sensitivity_map(ex):
 
 
 @exercise("04.2", "grayscale with 99th-percentile cap", ["to_grayscale"],
-          hint="per image: v = |M|.sum(channels); clip((v - v.min()) / (np.percentile(v, p) - v.min()), 0, 1); "
-               "zeros when the percentile equals the min")
+          approach="per image: v = |M|.sum(channels); clip((v - v.min()) / (np.percentile(v, p) - v.min()), 0, 1); "
+                   "zeros when the percentile equals the min",
+          section="4. Turning a map into a picture (the paper's §3.1)")
 def check_to_grayscale(ex):
     from .. import viz
 
@@ -61,7 +63,8 @@ def check_to_grayscale(ex):
 # ------------------------------------------------------------------------------ lesson 06
 
 @exercise("06.1", "noise stdev per image", ["noise_stdevs"],
-          hint="flatten each image: x.reshape(N, -1); noise_level * (max(axis=1) - min(axis=1))")
+          approach="flatten each image: x.reshape(N, -1); noise_level * (max(axis=1) - min(axis=1))",
+          section=INTRODUCTION)
 def check_noise_stdevs(ex):
     rng = np.random.default_rng(61)
     x = rng.random((4, 2, 3, 3))
@@ -78,7 +81,8 @@ def check_noise_stdevs(ex):
 
 
 @exercise("06.2", "SmoothGrad average", ["smoothgrad"],
-          hint="sigma_i = noise_level * range of image i; average the gradients of n noisy copies (divide by n)")
+          approach="sigma_i = noise_level * range of image i; average the gradients of n noisy copies (divide by n)",
+          section=INTRODUCTION)
 def check_smoothgrad(ex):
     from .. import methods as M
 
@@ -126,21 +130,24 @@ def check_smoothgrad(ex):
 # ------------------------------------------------------------------------------ lesson 07
 
 @exercise("07.1", "Integrated Gradients, right Riemann sum", ["integrated_gradients"],
-          hint="alpha_k = k/m for k = 1..m (not 0..m-1); mean of the m gradients times (x - baseline)")
+          approach="alpha_k = k/m for k = 1..m (not 0..m-1); mean of the m gradients times (x - baseline)",
+          section=INTRODUCTION)
 def check_integrated_gradients(ex):
     from .. import methods as M
 
     rng = np.random.default_rng(71)
     relu_net = mlp(71, sizes=(16, 12, 3), activation=nn.ReLU, bias=False)
     x, target = rng.random((2, 1, 4, 4)), np.array([1, 2])
-    x_times_gradient = x * M.vanilla_gradient(relu_net, x, target)
-    for steps in (1, 4):
+    gradient = M.vanilla_gradient(relu_net, x, target)   # the same at every alpha > 0 of this net
+    for steps in (4, 1):  # 4 first: at steps=1 the left sum is 0, which says nothing about the mistake
         got = expect_array(ex.integrated_gradients(relu_net, x, target, steps=steps), f"IG with steps={steps}",
                            x.shape, np.float64)
-        hint = None
-        if matches(got, (steps - 1) / steps * x_times_gradient):
-            hint = "that is the LEFT Riemann sum (alpha = 0 .. (m-1)/m): use alpha = 1/m .. 1"
-        expect_close(got, x_times_gradient, f"IG (steps={steps}) of a bias-free ReLU net with a zero baseline "
+        mistakes = [((steps - 1) / steps * x * gradient,
+                     "that is the LEFT Riemann sum (alpha = 0 .. (m-1)/m): use alpha = 1/m .. 1"),
+                    (gradient, "that is the average gradient alone: multiply it by (x - baseline)"),
+                    (steps * x * gradient, "m times too big: average the m gradients (sum / m)")]
+        hint = next((text for wrong, text in mistakes if matches(got, wrong)), None)
+        expect_close(got, x * gradient, f"IG (steps={steps}) of a bias-free ReLU net with a zero baseline "
                      f"(must equal x * gradient exactly)", hint=hint)
 
     model = mlp(72)
@@ -158,11 +165,12 @@ def check_integrated_gradients(ex):
     total = got.reshape(2, -1).sum(axis=1)
     if np.any(np.abs(total - gap) > 0.01 * np.abs(gap)):
         raise Mismatch(f"completeness fails: sum(IG) = {total.round(5).tolist()} but S(x) - S(baseline) = "
-                       f"{gap.round(5).tolist()} (steps=300)", hint="multiply the average gradient by (x - baseline)")
+                       f"{gap.round(5).tolist()} (steps=300)")
 
 
 @exercise("07.2", "guided backprop's ReLU rule", ["guided_relu"],
-          hint="keep R only where R > 0 (F.relu(R)) AND where z > 0 (self.mask, as a Tensor of R's dtype)")
+          approach="keep R only where R > 0 (F.relu(R)) AND where z > 0 (self.mask, as a Tensor of R's dtype)",
+          section=INTRODUCTION)
 def check_guided_relu(ex):
     rng = np.random.default_rng(72)
     W, x = rng.standard_normal((6, 5)), rng.standard_normal(5)

@@ -1,8 +1,10 @@
 """What the checks compare a student's answer with, and the tiny models they compare it on.
 
 A check raises ``Mismatch(message, hint)`` for a wrong answer: the message says what differs
-(the worst element, a NaN, a wrong shape or dtype), the hint, when given, is sharper than the
-exercise's own (it names the typical mistake that the answer matches).
+(the worst element, a NaN, a wrong shape or dtype). A hint is given only where the check
+recognises the mistake (the answer ``matches`` a known wrong variant, or fails in a telling way:
+None, NaN where a guard belongs) and names it; without one the student is told where to read,
+never the exercise's approach (registry.py).
 """
 import numpy as np
 
@@ -13,7 +15,7 @@ from ..gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 
 class Mismatch(AssertionError):
-    """A wrong answer: what differs, and optionally a hint sharper than the exercise's own."""
+    """A wrong answer: what differs, and the hint for the mistake when the check recognised it."""
 
     def __init__(self, message, hint=None):
         super().__init__(message)
@@ -67,7 +69,7 @@ def expect_float32_kept(function, arrays, *rest, what):
 
 
 def matches(value, expected, atol=1e-8, rtol=1e-6):
-    """Whether an answer equals some candidate (to name a typical mistake in a message)."""
+    """Whether an answer equals some candidate (a known wrong variant: to name the mistake in a hint)."""
     value, expected = np.asarray(value, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     return value.shape == expected.shape and bool(np.allclose(value, expected, rtol=rtol, atol=atol))
 

@@ -1,13 +1,17 @@
-"""Grade the classroom exercises: ``minisg check NN [--file PATH]``.
+"""Grade the classroom exercises: ``minisg check NN [--file PATH] [--hint]``.
 
 Every exercise NN.k in ``lessons/exercises/exNN_*.py`` has a check in checks_*.py. A check calls
 the student's functions on small seeded inputs (float64, tiny models built with minisg.nn, no
 trained checkpoints) and compares the answers with finite differences, with the properties in
 minisg/methods/METHODS.md (SmoothGrad at noise 0 is the gradient, IG is exact on a bias-free
 ReLU net, 0 < alpha <= 1/2, ...) and with minisg's own implementation. Each check passes, or
-fails with what went wrong and a hint.
+fails with what went wrong and what to do next: for an untouched stub, the lesson section to
+read; for a typical mistake the check recognises, a hint naming it; for any other wrong answer,
+the section to read and that ``--hint`` shows the approach (the exercise's own hint, which
+nearly gives the answer away, is printed only then; registry.py lists the cases).
 
-    main(number, file=None, time_limit=None) -> exit code   one line per exercise and a summary
+    main(number, file=None, time_limit=None, hint=False) -> exit code   one line per exercise
+                                              (two for a FAIL with hint=True) and a summary
     run(number, file=None, time_limit=None)  -> [Result]    the same, as data (tests, notebooks)
     copy_stubs(lesson, dest=None) -> [Path]   copies the stubs exNN_*.py (``minisg exercises NN``)
 
@@ -52,14 +56,14 @@ def parse_number(number):
     text = str(number).strip()
     found = re.fullmatch(r"(\d{1,2})(?:\.(\d+))?", text)
     if not found:
-        raise UsageError(f"{text!r} is not an exercise number: give a lesson (01) or one exercise (01.2)")
+        raise UsageError(f"number: expected a lesson (e.g. 06) or one exercise (e.g. 06.2), got {text!r}")
     lesson = f"{int(found.group(1)):02d}"
     if lesson not in EXERCISES:
-        raise UsageError(f"lesson {lesson} has no graded exercises; available: {', '.join(sorted(EXERCISES))}")
+        raise UsageError(f"number: expected a lesson with exercises ({', '.join(sorted(EXERCISES))}), got {text!r}")
     only = None if found.group(2) is None else f"{lesson}.{int(found.group(2))}"
     known = [e.number for e in EXERCISES[lesson]]
     if only is not None and only not in known:
-        raise UsageError(f"there is no exercise {only}; lesson {lesson} has {', '.join(known)}")
+        raise UsageError(f"number: expected one of lesson {lesson}'s exercises ({', '.join(known)}), got {text!r}")
     return lesson, only
 
 
@@ -77,10 +81,10 @@ def exercise_file(lesson, file=None):
     """The student's file: `file` if given, else the first exNN_*.py in the current folder, then
     in lessons/exercises/ under it, then the stubs that come with minisg."""
     if file is not None:
-        path = Path(file)
-        if not path.is_file():
-            raise UsageError(f"no such file: {file}")
-        return path
+        reason = files.unreadable_reason(file)
+        if reason:
+            raise UsageError(f"--file: expected a readable file, got {str(file)!r}, which {reason}")
+        return Path(file)
     pattern = f"ex{lesson}_*.py"
     places = default_places()
     for place in places:
@@ -105,7 +109,7 @@ def time_limit_seconds(time_limit=None):
     except (TypeError, ValueError):
         seconds = float("nan")
     if not 0 < seconds < float("inf"):
-        raise UsageError(f"{name} must be a positive number of seconds, got {value!r}")
+        raise UsageError(f"{name}: expected a finite number of seconds > 0, got {value!r}")
     return seconds
 
 
@@ -130,11 +134,11 @@ def copy_stubs(lesson, dest=None):
     number = f"{int(found.group(1)):02d}" if found else None
     sources = sorted(files.exercise_stubs().glob(f"ex{number}_*.py")) if number else []
     if not sources:
-        what = f"lesson {number}" if number else repr(text)
-        raise UsageError(f"{what} has no exercises; lessons with exercises: {', '.join(lessons_with_stubs())}")
+        raise UsageError(f"number: expected a lesson with exercises ({', '.join(lessons_with_stubs())}), "
+                         f"got {text!r}")
     dest = Path.cwd() if dest is None else Path(dest)
     if dest.exists() and not dest.is_dir():
-        raise UsageError(f"{dest} is a file, not a folder")
+        raise UsageError(f"--dest: expected a folder, got {str(dest)!r}, which is a file")
     targets = [dest / source.name for source in sources]
     existing = [target for target in targets if os.path.lexists(target)]
     if existing:
@@ -178,21 +182,23 @@ def run(number, file=None, time_limit=None):
     return worker.grade(path, items, limit)
 
 
-def main(number, file=None, time_limit=None):
-    """Print one line per exercise and a summary; 0 when all pass, 1 otherwise, 2 on bad usage."""
+def main(number, file=None, time_limit=None, hint=False):
+    """Print one line per exercise and a summary; 0 when all pass, 1 otherwise, 2 on bad usage.
+    hint=True (``minisg check --hint``) adds each failed exercise's approach on a second line."""
     try:
         lesson, _ = parse_number(number)
         path = exercise_file(lesson, file)
         results = run(number, file, time_limit=time_limit)
     except UsageError as error:
-        print(f"minisg check: {error}", file=sys.stderr)
+        print(f"minisg check: error: {error}", file=sys.stderr)
         return 2
     except GraderError as error:
-        print(f"minisg check: {error}", file=sys.stderr)
+        print(f"minisg check: error: {error}", file=sys.stderr)
         return 1
     print(f"checking {path}")
+    approaches = {e.number: e.approach for e in EXERCISES[lesson]}
     for result in results:
-        print(result.line())
+        print(result.line(approaches[result.number] if hint else None))
     passed = sum(r.passed for r in results)
     noun = "exercise passes" if len(results) == 1 else "exercises pass"
     print(f"{passed} of {len(results)} {noun}")

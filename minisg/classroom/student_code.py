@@ -3,6 +3,11 @@
     load_exercise_file(path) -> module      executes the file as a fresh module
     run_one(exercise, module, path) -> Result   one check; whatever the student's code raises
                                                  (an exception, sys.exit) becomes a FAIL line
+
+A failure is told what went wrong, then: for a mistake a check recognises, the hint written for
+it (Result.hint); for an untouched stub and for any other wrong answer or error, where to read
+(Result.reading, from Exercise.reading()). Never the exercise's own hint, its approach: only
+``minisg check --hint`` prints that. registry.py lists the cases.
 """
 import re
 import sys
@@ -14,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .expect import Mismatch
-from .registry import Result
+from .registry import NOT_IMPLEMENTED, Result, exercise_by_number
 
 
 def load_exercise_file(path):
@@ -66,14 +71,34 @@ def run_one(item, module, path):
             warnings.simplefilter("ignore")
             item.check(module)
     except NotImplementedError as error:
-        other = re.search(r"Exercise (\d\d\.\d+)", str(error))
-        needs = f" (needs Exercise {other.group(1)})" if other and other.group(1) != item.number else ""
-        return Result(item.number, item.title, False, "not implemented yet" + needs, item.hint)
-    except Mismatch as error:
-        return Result(item.number, item.title, False, str(error), error.hint or item.hint)
+        unsolved = _unsolved_exercise(error, item)
+        if unsolved is not None:
+            needs = f" (needs Exercise {unsolved.number})" if unsolved is not item else ""
+            return Result(item.number, item.title, False, NOT_IMPLEMENTED + needs, reading=unsolved.reading())
+        return _error_result(item, error, path)
+    except Mismatch as error:  # error.hint: the hint for a recognised mistake, else None
+        return Result(item.number, item.title, False, str(error), error.hint or "", item.reading())
     except SystemExit as error:
         return Result(item.number, item.title, False,
                       f"the file called {exit_call(error)} while running exercise {item.number}", EXIT_HINT)
     except BaseException as error:  # noqa: BLE001 -- any error of the student's code is a result
-        return Result(item.number, item.title, False, f"your code raised {describe(error, path)}", item.hint)
+        return _error_result(item, error, path)
     return Result(item.number, item.title, True)
+
+
+def _error_result(item, error, path):
+    """An error of the student's code: what was raised, and where to read."""
+    return Result(item.number, item.title, False, f"your code raised {describe(error, path)}",
+                  reading=item.reading())
+
+
+def _unsolved_exercise(error, item):
+    """The Exercise whose stub raised `error`: the one its message names ("Exercise 02.1"), `item`
+    for a bare NotImplementedError; None for one with another message (not a stub's)."""
+    named = re.fullmatch(r"Exercise (\d\d\.\d+)", str(error))
+    if named:
+        try:
+            return exercise_by_number(named.group(1))
+        except KeyError:
+            return item
+    return item if not str(error) else None

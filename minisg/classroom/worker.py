@@ -29,7 +29,7 @@ import types
 
 import numpy as np
 
-from .registry import Result, all_exercises
+from .registry import Result, exercise_by_number
 from .student_code import EXIT_HINT, describe, exit_call, load_exercise_file, run_one
 
 # Seconds each exercise (and the import of the student's file) may take. The slowest honest
@@ -87,8 +87,7 @@ def _grade_job(job, send):
     except OSError:
         pass
     sys.argv[:] = [path]
-    by_number = {e.number: e for lesson in all_exercises().values() for e in lesson}
-    items = [by_number[number] for number in job["numbers"]]
+    items = [exercise_by_number(number) for number in job["numbers"]]
     saved = _library_state()
     module = None
     try:
@@ -108,7 +107,7 @@ def _grade_job(job, send):
                 result = run_one(item, module, path)
             except BaseException as error:  # noqa: BLE001 -- e.g. an exception whose str() raises
                 result = Result(item.number, item.title, False, f"your code raised {type(error).__name__}",
-                                item.hint)
+                                reading=item.reading())
             send(dataclasses.asdict(result))
     finally:
         if module is not None:
@@ -312,7 +311,7 @@ def _grade(path, items, limit):
                 results.append(Result(item.number, item.title, False, message, hint))
                 break
             results.append(Result(item.number, item.title, answer.get("passed") is True,
-                                  str(answer.get("message", "")), str(answer.get("hint", ""))))
+                                  *(str(answer.get(field, "")) for field in ("message", "hint", "reading"))))
     return results
 
 
