@@ -290,7 +290,7 @@ for name in ("float64", "float32"):
     print(f"{name}: best step h = {steps[best]:.1e} with error {errors[best]:.1e}; "
           f"autodiff error {autodiff_error[name]:.1e}")
 
-figure = Figure(figsize=(6.5, 4))
+figure = Figure(figsize=(8.5, 4), layout="constrained")
 ax = figure.subplots()
 for name, colour in (("float64", "tab:blue"), ("float32", "tab:red")):
     ax.loglog(steps, np.where(fd_error[name] > 0, fd_error[name], np.nan), "o-", ms=3, color=colour,
@@ -303,8 +303,7 @@ ax.invert_xaxis()
 ax.set_xlabel("step h (dotted: $\\epsilon_{mach}^{1/3}$)")
 ax.set_ylabel("|error| of f'(0.7)")
 ax.set_title(r"Central differences for $f(x) = \tanh(x)e^x$: truncation ($h^2$) vs rounding ($\epsilon/h$)", fontsize=9)
-ax.legend(fontsize=7)
-figure.tight_layout()
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))     # outside: the curves fill the plot
 lesson.save(figure, "01_finite_differences.png")
 
 # %% [markdown]

@@ -38,7 +38,7 @@ if (REPO / "minisg" / "__init__.py").is_file():
     sys.path.insert(0, str(REPO))
 
 import minisg  # noqa: E402
-from minisg import Tensor, data, files, grad, models  # noqa: E402
+from minisg import Tensor, data, files, grad, models, viz  # noqa: E402
 from minisg import functional as F  # noqa: E402
 from minisg.kernels import cpu as numba_kernels  # noqa: E402
 from minisg.kernels import reference  # noqa: E402
@@ -274,22 +274,23 @@ print(f"vanilla maps (float32) without the tie step: up to {100 * share_of_peak(
       f"of the peak away from minisg's; one image alone vs in a batch of 8: "
       f"{100 * share_of_peak(alone_maps, rounded_maps):.0f}% apart")
 worst = int(np.argmax(np.abs(rounded_maps - batch_maps).reshape(8, -1).max(axis=1) / peaks))
-figure = Figure(figsize=(9, 2.9))
-panels = [(sample[worst, 0], "test digit", "gray", None),
-          (batch_maps[worst, 0], "vanilla gradient, exact ties\n(minisg; equals PyTorch)", "RdBu_r", peaks[worst]),
-          (rounded_maps[worst, 0], "without the tie step:\nties broken by rounding", "RdBu_r", peaks[worst]),
+figure = Figure(figsize=(9, 2.6), layout="constrained")
+panels = [(sample[worst, 0], "test digit", "gray", None, None),
+          (batch_maps[worst, 0], "vanilla gradient, exact ties\n(minisg; equals PyTorch)", "RdBu_r", peaks[worst],
+           r"$\partial S_c / \partial x_i$"),
+          (rounded_maps[worst, 0], "without the tie step:\nties broken by rounding", "RdBu_r", peaks[worst],
+           r"$\partial S_c / \partial x_i$"),
           (rounded_maps[worst, 0] - batch_maps[worst, 0],
            f"difference (its own scale:\nup to {100 * share_of_peak(rounded_maps, batch_maps):.0f}% of the peak)",
-           "RdBu_r", np.abs(rounded_maps[worst, 0] - batch_maps[worst, 0]).max())]
-for index, (image, title, cmap, scale) in enumerate(panels):
+           "RdBu_r", np.abs(rounded_maps[worst, 0] - batch_maps[worst, 0]).max(), "rounded - exact")]
+for index, (image, title, cmap, scale, label) in enumerate(panels):
     ax = figure.add_subplot(1, 4, index + 1)
     shown = ax.imshow(image, cmap=cmap, vmin=None if scale is None else -scale, vmax=scale)
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     if scale is not None:
-        figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
-figure.tight_layout()
+        viz.colorbar(figure, shown, ax, label)
 lesson.save(figure, "02_ties.png")
 
 # %% [markdown]
@@ -332,31 +333,32 @@ def mosaic(tiles, columns, gap=1, fill=np.nan):
     return canvas
 
 
-figure = Figure(figsize=(11, 6.2))
+figure = Figure(figsize=(11, 6.2), layout="constrained")
 grid_spec = figure.add_gridspec(2, 4, height_ratios=[1, 1.25])
-ax = figure.add_subplot(grid_spec[0, 0])
-ax.imshow(digit[0, 0], cmap="gray", vmin=0, vmax=1)
-ax.set_title(f"input x (test digit 0, a '{test_y[0]}')", fontsize=8)
+input_axis = figure.add_subplot(grid_spec[0, 0])
+input_axis.imshow(digit[0, 0], cmap="gray", vmin=0, vmax=1)
+input_axis.set_title(f"input x (test digit 0, a '{test_y[0]}')", fontsize=8)
 ax = figure.add_subplot(grid_spec[0, 1:])
 ax.imshow(cols1[0], cmap="gray", aspect="auto", interpolation="nearest", vmin=0, vmax=1)
 ax.set_title("im2col(x): 25 rows (a, b) x 784 columns (i*28 + j); column = the 5x5 patch at pixel (i, j)", fontsize=8)
 ax.set_xlabel("output position i*28 + j")
 ax.set_ylabel("a*5 + b")
-ax = figure.add_subplot(grid_spec[1, 0])
+filters_axis = figure.add_subplot(grid_spec[1, 0])
 scale = np.abs(w1).max()
-ax.imshow(mosaic(w1[:, 0], 8), cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
-ax.set_title("conv1's 32 trained 5x5 filters\n(rows of W_mat; red +, blue -)", fontsize=8)
-ax = figure.add_subplot(grid_spec[1, 1:3])
-ax.imshow(mosaic(relu_maps[:8], 4), cmap="magma", interpolation="nearest")
-ax.set_title("relu(W_mat @ im2col(x) + b): feature maps of filters 0-7 (28x28)", fontsize=8)
-ax = figure.add_subplot(grid_spec[1, 3])
-ax.imshow(mosaic(pooled_maps[0, :8], 2), cmap="magma", interpolation="nearest")
-ax.set_title("after 2x2 max-pool (14x14)", fontsize=8)
-for axis in figure.axes:
-    if axis.get_xlabel() == "":
-        axis.set_xticks([])
-        axis.set_yticks([])
-figure.tight_layout()
+shown = filters_axis.imshow(mosaic(w1[:, 0], 8), cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
+filters_axis.set_title("conv1's 32 trained 5x5 filters\n(rows of W_mat; red +, blue -)", fontsize=8)
+viz.colorbar(figure, shown, filters_axis, "filter weight", location="bottom")
+top = relu_maps[:8].max()                   # one scale for both panels: pooling keeps the largest values
+maps_axis = figure.add_subplot(grid_spec[1, 1:3])
+shown = maps_axis.imshow(mosaic(relu_maps[:8], 4), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
+maps_axis.set_title("relu(W_mat @ im2col(x) + b): feature maps of filters 0-7 (28x28)", fontsize=8)
+pooled_axis = figure.add_subplot(grid_spec[1, 3])
+pooled_axis.imshow(mosaic(pooled_maps[0, :8], 2), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
+pooled_axis.set_title("after 2x2 max-pool (14x14)", fontsize=8)
+viz.colorbar(figure, shown, [maps_axis, pooled_axis], "activation after ReLU (both panels)")
+for axis in (input_axis, filters_axis, maps_axis, pooled_axis):
+    axis.set_xticks([])
+    axis.set_yticks([])
 lesson.save(figure, "02_im2col.png")
 
 # %% [markdown]

@@ -190,7 +190,9 @@ mode_columns = {
 lesson.figure_grid(x, mode_columns, "04_visualisation.png",
                    row_labels=[f"label {test_y[i]}, pred {p}" for i, p in zip(indices, predicted)],
                    title="Vanilla gradient M = dS_c/dx of the trained MNIST CNN, shown five ways (SmoothGrad §3.1)",
-                   cell_size=1.5)
+                   cell_size=1.5, colorbars={"|M|, no cap": "share of the maximum", "signed, p99": viz.SIGNED_LABEL,
+                                             "|M|, capped p99": viz.P99_LABEL, "positive part, p99": viz.P99_LABEL,
+                                             "M x input (pos.), p99": viz.P99_LABEL})
 
 # %% [markdown]
 # The numbers behind the picture. "ink" is the set of digit pixels ($x > 0.1$, about a fifth
@@ -229,7 +231,7 @@ print("means over the images: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in su
 # percentile, the dashed line the top 1% of pixels that the cap saturates.
 
 # %%
-figure = Figure(figsize=(10, 3.4))
+figure = Figure(figsize=(10, 3.6), layout="constrained")
 ax_tail, ax_no_cap, ax_cap = figure.subplots(1, 3, gridspec_kw={"width_ratios": [2.2, 1, 1]})
 for i, index in enumerate(indices[:3]):
     values = np.sort(absolute[i].ravel())[::-1]
@@ -241,12 +243,13 @@ ax_tail.set_xlabel("rank of the pixel (1 = largest |M|)")
 ax_tail.set_ylabel("|dS_c/dx_i|")
 ax_tail.set_title("Sorted |M| (dotted: each map's 99th percentile)", fontsize=9)
 ax_tail.legend(fontsize=7)
-for ax, key in ((ax_no_cap, "|M|, no cap"), (ax_cap, "|M|, capped p99")):
-    ax.imshow(mode_columns[key][0], cmap="gray", vmin=0, vmax=1)
+for ax, key, meaning in ((ax_no_cap, "|M|, no cap", "share of the maximum"),
+                         (ax_cap, "|M|, capped p99", viz.P99_LABEL)):
+    shown = ax.imshow(mode_columns[key][0], cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"{key}, test image {indices[0]}\n(mean gray {mode_columns[key][0].mean():.2f})", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-figure.tight_layout()
+    viz.colorbar(figure, shown, ax, meaning)
 lesson.save(figure, "04_capping.png")
 
 # %% [markdown]

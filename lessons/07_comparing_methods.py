@@ -98,6 +98,13 @@ smoothed = {
     "SmoothGrad(GBP)": timed(f"SmoothGrad of GBP (n={N})", M.smoothgrad, model, x, target,
                              method="guided_backprop", n=N, noise_level=NOISE, seed=0),
 }
+# the panel titles: each method with the settings used above
+smoothing = dict(n=N, noise_level=NOISE)
+TITLES = {"Gradient": "Gradient", "SmoothGrad": viz.method_title("SmoothGrad", smoothing),
+          "Integrated Gradients": viz.method_title("Integrated Gradients", dict(steps=STEPS)),
+          "Guided BackProp": "Guided BackProp",
+          "SmoothGrad(IG)": viz.method_title("SmoothGrad(IG)", smoothing) + f"\nIG: {STEPS_IN_SG} steps",
+          "SmoothGrad(GBP)": viz.method_title("SmoothGrad(GBP)", smoothing)}
 
 # %% [markdown]
 # ## 2. Integrated Gradients keeps its promise
@@ -137,8 +144,8 @@ for i in range(COUNT):
             shown = values[i] * x[i] if times_input else values[i]
             columns[name].append(viz.to_grayscale(shown, mode=lesson.mode))
 lesson.figure_grid(np.stack(rows_images), {k: np.stack(v) for k, v in columns.items()},
-                   "07_methods_fig5.png", row_labels=row_labels,
-                   title=f"Fig. 5 on MNIST ({lesson.mode} part; SmoothGrad n = {N}, {viz.noise_label(NOISE)})")
+                   "07_methods_fig5.png", row_labels=row_labels, titles=[TITLES[name] for name in columns],
+                   colorbars=viz.P99_LABEL, title=f"Fig. 5 on MNIST ({lesson.mode} part; each method, then × input)")
 
 # %% [markdown]
 # ## 4. Fig. 7: SmoothGrad on top of IG and Guided BackProp
@@ -150,7 +157,8 @@ fig7 = {
 }
 lesson.figure_grid(x, {name: viz.to_grayscale(values, mode=lesson.mode) for name, values in fig7.items()},
                    "07_smoothgrad_on_ig_gbp_fig7.png", row_labels=[f"class {c}" for c in target],
-                   title=f"Fig. 7 on MNIST: SmoothGrad (n = {N}, {viz.noise_label(NOISE)}) on other methods")
+                   titles=[TITLES[name] for name in fig7], colorbars=viz.P99_LABEL,
+                   title=f"Fig. 7 on MNIST: SmoothGrad on other methods ({lesson.mode} part)")
 
 # %% [markdown]
 # ## 5. The signs we hid
@@ -164,6 +172,7 @@ lesson.figure_grid(x, {name: viz.to_grayscale(values, mode=lesson.mode) for name
 signed = {**maps, **smoothed}
 lesson.figure_grid(x, {name: viz.diverging(values) for name, values in signed.items()},
                    "07_signed_maps.png", row_labels=[f"class {c}" for c in target],
+                   titles=[TITLES[name] for name in signed], signed=True, colorbars=viz.SIGNED_LABEL,
                    title="The same maps, signed: blue negative, gray zero, red positive")
 
 # %% [markdown]

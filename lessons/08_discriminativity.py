@@ -163,6 +163,11 @@ METHODS = {
                                               noise_level=NOISE, seed=0),
     "Grad-CAM": lambda t: M.gradcam(wide_model, x, t, layer="relu2")[:, None],   # (P, 1, H, W) like the rest
 }
+smoothing = dict(n=N, noise_level=NOISE)
+TITLES = {"Gradient": "Gradient", "SmoothGrad": viz.method_title("SmoothGrad", smoothing),   # the panel titles
+          "Integrated Gradients": viz.method_title("Integrated Gradients", dict(steps=STEPS)),
+          "Guided BackProp": "Guided BackProp", "SmoothGrad(GBP)": viz.method_title("SmoothGrad(GBP)", smoothing),
+          "Grad-CAM": viz.method_title("Grad-CAM", dict(layer="relu2"))}
 maps = {}
 for name, method in METHODS.items():
     started = time.perf_counter()
@@ -183,12 +188,15 @@ for name, values in difference.items():
 # signed=True: a difference that happens to be >= 0 everywhere still gets blue-gray-red
 lesson.figure_grid(x, difference, "08_discriminativity_fig6.png", signed=True,
                    row_labels=[f"{a} (red) vs {b} (blue)" for a, b in PAIRS], cell_size=2.2,
+                   titles=[TITLES[name] for name in difference],
+                   colorbars="scale(M_1) - scale(M_2): red, the left digit's class; blue, the right one's",
                    title=f"scale(M_1) - scale(M_2) per method ({lesson.mode} part): [-1, 0, 1] -> [blue, gray, red]")
 
 first = {name: np.stack([viz.to_grayscale(m1[0], mode=lesson.mode), viz.to_grayscale(m2[0], mode=lesson.mode)])
          for name, (m1, m2) in maps.items()}
 lesson.figure_grid(np.repeat(x[:1], 2, axis=0), first, "08_maps_per_class.png",
                    row_labels=[f"map for class {class_1[0]}", f"map for class {class_2[0]}"], cell_size=2.2,
+                   titles=[TITLES[name] for name in first], colorbars=viz.P99_LABEL,
                    title=f"The two maps behind the first row of Fig. 6 ({lesson.mode} part, 99th-percentile cap)")
 
 # %% [markdown]

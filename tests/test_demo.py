@@ -1,9 +1,8 @@
 """minisg demo and minisg explain: the figure is written, user images are read sensibly."""
 import numpy as np
-import pytest
 from PIL import Image
 
-from minisg import data
+from minisg import data, viz
 from minisg.tools import cli
 from minisg.tools import demo
 
@@ -15,6 +14,14 @@ def test_demo_writes_one_figure_with_every_method(tmp_path, capsys):
     assert out.stat().st_size > 10_000
     for name in ("vanilla", "smoothgrad", "integrated_gradients", "gradcam_pp", "smooth_gradcam_pp", "occlusion"):
         assert name in printed
+
+
+def test_demo_panels_name_each_method_with_its_settings_and_colour_bar():
+    assert demo.panel_title("smoothgrad", 0.613) == "SmoothGrad\nn = 50, 15% noise\n0.61 s"
+    assert demo.panel_title("smooth_gradcam_pp", 0.1) == "Smooth Grad-CAM++\nn = 5, 30% noise\n0.10 s"
+    assert demo.panel_title("integrated_gradients", 1) == "Integrated Gradients\n50 steps\n1.00 s"
+    assert demo.panel_title("vanilla", 0.04) == "Gradient\n0.04 s"
+    assert demo.colour_scale_of("gradcam") == viz.CAM_SCALE and demo.colour_scale_of("vanilla") == viz.P99_LABEL
 
 
 def _write_big_black_on_white_digit(path):
@@ -40,19 +47,28 @@ def test_a_users_image_is_inverted_centred_and_classified(tmp_path, capsys):
     assert out.exists()
 
 
+def exit_status(argv):
+    """minisg's exit status for argv: what cli.main returns, or the code of the SystemExit that
+    argparse raises when it refuses an argument itself."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
 def test_explain_errors_are_clear(tmp_path, capsys):
-    assert cli.main(["explain", str(tmp_path / "none.png")]) == 2
+    assert exit_status(["explain", str(tmp_path / "none.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("hello")
-    assert cli.main(["explain", str(not_an_image)]) == 2
+    assert exit_status(["explain", str(not_an_image)]) == 2
     assert "not a readable image" in capsys.readouterr().err
     blank = tmp_path / "blank.png"
     Image.new("L", (30, 30), 0).save(blank)
-    assert cli.main(["explain", str(blank), "--no-invert"]) == 2
+    assert exit_status(["explain", str(blank), "--no-invert"]) == 2
     assert "found no ink" in capsys.readouterr().err
     _write_big_black_on_white_digit(tmp_path / "d.png")
-    assert cli.main(["explain", str(tmp_path / "d.png"), "--method", "vanilla", "--layer", "relu1"]) == 2
+    assert exit_status(["explain", str(tmp_path / "d.png"), "--method", "vanilla", "--layer", "relu1"]) == 2
     assert "--layer applies to CAM methods" in capsys.readouterr().err
-    assert cli.main(["explain", str(tmp_path / "d.png"), "--method", "gradcam", "--layer", "nope"]) == 2
+    assert exit_status(["explain", str(tmp_path / "d.png"), "--method", "gradcam", "--layer", "nope"]) == 2
     assert "nope" in capsys.readouterr().err

@@ -98,3 +98,76 @@ def test_the_lesson_preamble_reads_its_options_and_finds_its_folder_without_a_fi
     assert out[:2] == [f"wrote {figures / '03_plot.png'}", f"wrote {figures / '03_grid.png'}"]
     assert out[2].startswith("lesson 03 finished in ") and "full run" in out[2]
     assert sorted(path.name for path in figures.iterdir()) == ["03_grid.png", "03_plot.png"]
+
+
+def test_the_environment_passes_options_where_there_is_no_command_line(tmp_path, monkeypatch):
+    """MINISG_LESSON_ARGS: how a notebook runner (minisg book) asks for --quick; the command line wins."""
+    from minisg.classroom.lesson import setup
+
+    monkeypatch.setenv("MINISG_LESSON_ARGS", f"--quick --out '{tmp_path / 'from env'}'")
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher", "-f", "kernel.json"])
+    lesson = setup("01", "a title", quick="fast")
+    assert lesson.quick and lesson.out == tmp_path / "from env" and lesson.out.is_dir()
+    monkeypatch.setattr(sys, "argv", ["lesson", "--out", str(tmp_path / "from argv")])
+    assert setup("01", "a title", quick="fast").out == tmp_path / "from argv"
+    monkeypatch.delenv("MINISG_LESSON_ARGS")
+    assert not setup("01", "a title", quick="fast").quick
+
+
+def _one_figure_and_one_grid(lesson):
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.subplots().plot([0, 1])
+    return (lesson.save(figure, "01_plot.png"),
+            lesson.figure_grid(np.zeros((1, 1, 4, 4)), {"map": np.ones((1, 4, 4))}, "01_grid.png"))
+
+
+def test_in_a_notebook_kernel_figures_are_shown_inline_and_no_value_is_left(tmp_path, monkeypatch):
+    IPython = pytest.importorskip("IPython")
+    import IPython.display
+    from minisg.classroom.lesson import setup
+
+    monkeypatch.setattr(sys, "argv", ["lesson", "--out", str(tmp_path)])
+    lesson = setup("01", "a title", quick="fast")
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)              # IPython imported, no kernel
+    assert _one_figure_and_one_grid(lesson) == (None, None) and shown == []
+
+    class Shell:
+        kernel = object()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())           # inside a Jupyter kernel
+    assert _one_figure_and_one_grid(lesson) == (None, None)
+    written = [(tmp_path / name).read_bytes() for name in ("01_plot.png", "01_grid.png")]
+    assert [image.data for image in shown] == written
+
+
+def test_a_script_never_imports_ipython(tmp_path):
+    script = ("import sys; from minisg.classroom.lesson import setup; lesson = setup('01', 't', quick='q'); "
+              "from matplotlib.figure import Figure; lesson.save(Figure(), 'x.png'); print('IPython' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"wrote {tmp_path / 'x.png'}", "False"]
+
+
+def test_a_lesson_executed_as_a_notebook_shows_its_figures_and_no_stray_values(tmp_path, monkeypatch):
+    """What a student sees in Jupyter: the lesson converted by jupytext and run cell by cell."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = jupytext.read(ROOT / "lessons" / "01_autodiff.py")
+    monkeypatch.setenv("MINISG_LESSON_ARGS", f"--quick --out {tmp_path}")
+    for name, value in SINGLE_THREADED.items():
+        monkeypatch.setenv(name, value)
+    nbclient.NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "lessons")}}).execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(images) == len(LESSONS["01_autodiff.py"])
+    assert not [output for output in outputs if output["output_type"] in ("execute_result", "error")]
+    assert "PosixPath" not in str(outputs)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(LESSONS["01_autodiff.py"])

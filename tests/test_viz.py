@@ -123,3 +123,71 @@ def test_signed_columns_keep_the_diverging_colours_when_nonnegative(tmp_path):
     np.testing.assert_array_equal(off, auto)
     with pytest.raises(ValueError, match=r"signed: expected True, False or names of columns \['D'\], got unknown \['E'\]"):
         viz.figure_grid(images, {"D": difference}, tmp_path / "bad.png", signed=["E"])
+
+
+def test_figure_grid_draws_labelled_colour_bars_below_the_maps(tmp_path):
+    images = np.zeros((2, 1, 8, 8))
+    columns = {"gray": np.tile(np.linspace(0, 1, 8), (2, 8, 1)), "signed": np.tile(np.linspace(-1, 1, 8), (2, 8, 1))}
+    plain = imread(viz.figure_grid(images, columns, tmp_path / "plain.png"))
+    barred = imread(viz.figure_grid(images, columns, tmp_path / "barred.png",
+                                    colorbars={"gray": viz.P99_LABEL, "signed": viz.SIGNED_LABEL}))
+    assert barred.shape[1] == plain.shape[1] and barred.shape[0] > plain.shape[0] + 30   # room for the bars
+    below = barred[plain.shape[0]:, :, :3]                       # under the cells, which end where plain's do
+    right, left = below[:, below.shape[1] * 2 // 3:], below[:, below.shape[1] // 3:below.shape[1] * 2 // 3]
+    assert ((right[..., 0] > 0.9) & (right[..., 2] < 0.1)).any(), "no red end of a bar under the signed column"
+    assert ((right[..., 2] > 0.9) & (right[..., 0] < 0.1)).any(), "no blue end of a bar under the signed column"
+    gray_levels = [len(np.unique(np.round(row[np.ptp(row, axis=-1) < 0.01, 0], 2))) for row in left]
+    assert max(gray_levels) > 50, "no black-to-white bar under the gray column"
+    assert imread(viz.figure_grid(images, columns, tmp_path / "all.png", colorbars="values")).shape == barred.shape
+
+
+def test_neighbouring_columns_with_one_scale_share_one_bar():
+    p99, signed = viz.Scale(viz.P99_LABEL), viz.Scale(viz.SIGNED_LABEL, viz.BLUE_GRAY_RED, -1, 1)
+    assert viz._bar_runs([None, p99, p99, signed, p99, None, viz.CAM_SCALE]) == [
+        (1, 2, p99), (3, 3, signed), (4, 4, p99), (6, 6, viz.CAM_SCALE)]
+    assert viz._bar_runs([None, None]) == []
+
+
+def test_colour_bar_requests_are_checked(tmp_path):
+    images = np.zeros((1, 1, 8, 8))
+    columns = {"gradient": np.zeros((1, 8, 8)), "cam": viz.overlay_cam(images, np.ones((1, 8, 8)))}
+    with pytest.raises(ValueError, match=r"colorbars: expected names of columns \['gradient', 'cam'\], "
+                                         r"got unknown \['grad'\]"):
+        viz.figure_grid(images, columns, tmp_path / "bad.png", colorbars={"grad": "x"})
+    with pytest.raises(ValueError, match="colorbars: column 'cam' is RGB; expected a Scale"):
+        viz.figure_grid(images, columns, tmp_path / "bad.png", colorbars="share")
+    with pytest.raises(ValueError, match=r"colorbars: expected a label, a Scale or \{column name: label\}, got 3"):
+        viz.figure_grid(images, columns, tmp_path / "bad.png", colorbars=3)
+    assert not (tmp_path / "bad.png").exists()
+    path = viz.figure_grid(images, columns, tmp_path / "good.png", colorbars={"gradient": "x", "cam": viz.CAM_SCALE})
+    assert imread(path).ndim == 3
+
+
+def test_cells_keep_the_aspect_ratio_of_wide_maps(tmp_path):
+    """Two digits side by side (28x56) get wide cells: no empty band above and below them."""
+    square = imread(viz.figure_grid(None, {"map": np.zeros((2, 28, 28))}, tmp_path / "square.png"))
+    wide = imread(viz.figure_grid(None, {"map": np.zeros((2, 28, 56))}, tmp_path / "wide.png"))
+    assert wide.shape[1] == square.shape[1]
+    cells_square, cells_wide = square.shape[0] - 40, wide.shape[0] - 40        # less the margins and the title row
+    assert cells_wide == pytest.approx(cells_square / 2, rel=0.15)
+
+
+def test_a_column_is_signed_as_a_whole(tmp_path):
+    """One negative value anywhere in a column puts every cell of it on blue-gray-red: the zeros of
+    a row without negative values are gray there, not black."""
+    column = np.zeros((2, 8, 8))
+    column[0, 0, 0] = -1.0
+    picture = imread(viz.figure_grid(None, {"D": column}, tmp_path / "column.png", cell_size=2))
+    middle_of_second_cell = picture[int(picture.shape[0] * 0.75), picture.shape[1] // 2, :3]
+    np.testing.assert_allclose(middle_of_second_cell, [0.5, 0.5, 0.5], atol=0.02)
+
+
+def test_method_titles_name_the_method_and_its_settings():
+    assert viz.method_title("smoothgrad", dict(n=50, noise_level=0.15, seed=0)) == "SmoothGrad\nn = 50, 15% noise"
+    assert viz.method_title("integrated_gradients", dict(steps=50)) == "Integrated Gradients\n50 steps"
+    assert viz.method_title("occlusion", dict(patch=4, stride=2), separator=", ") == "Occlusion, 4x4 patch, stride 2"
+    assert viz.method_title("gradcam_pp") == "Grad-CAM++"
+    assert viz.method_title("SmoothGrad(IG)", dict(n=5, noise_level=0.3, steps=25)) == \
+        "SmoothGrad(IG)\nn = 5, 30% noise, 25 steps"
+    from minisg import methods
+    assert set(methods.METHODS) <= set(viz.METHOD_NAMES)                 # every method has a name for figures

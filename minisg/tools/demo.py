@@ -11,11 +11,13 @@ import numpy as np
 from .. import data, methods, models, viz
 from ..autograd import Tensor, no_grad
 
-# the papers' settings where they give them (SmoothGrad: n=50, 10-20% noise; SGCAM++: n=5, 0.3)
+# the papers' settings where they give them (SmoothGrad: n=50, 10-20% noise; SGCAM++: n=5, 0.3);
+# occlusion's are its defaults, listed so that the figure states them
 METHOD_SETTINGS = {
     "smoothgrad": dict(n=50, noise_level=0.15, seed=0),
     "integrated_gradients": dict(steps=50),
     "smooth_gradcam_pp": dict(n=5, noise_level=0.3, seed=0),
+    "occlusion": dict(patch=4, stride=2),
 }
 
 
@@ -32,12 +34,15 @@ def picture_of(name, maps, images):
     return viz.to_grayscale(maps, mode="absolute")
 
 
-def settings_label(name):
-    """The settings a figure states for a method, e.g. "n=50, noise 15%, " for SmoothGrad."""
-    settings = METHOD_SETTINGS.get(name, {})
-    parts = [f"noise {value:.0%}" if key == "noise_level" else f"{key}={value}"
-             for key, value in settings.items() if key != "seed"]
-    return "".join(part + ", " for part in parts)
+def panel_title(name, seconds):
+    """A column's title: the method's name, its settings (METHOD_SETTINGS) and its time, e.g.
+    "SmoothGrad\nn = 50, 15% noise\n0.61 s"."""
+    return f"{viz.method_title(name, METHOD_SETTINGS.get(name))}\n{seconds:.2f} s"
+
+
+def colour_scale_of(name):
+    """What the colour bar under a method's column says (see picture_of)."""
+    return viz.CAM_SCALE if name in methods.CAM_METHODS else viz.P99_LABEL
 
 
 def warm_up(model, images, names, extra=None):
@@ -80,10 +85,12 @@ def run_demo(out="minisg_demo.png", model_name="mnist_cnn", count=4, log=print):
         f"test digits {chosen} (labels {labels[chosen].tolist()}); time per method for all {count}:")
     maps, seconds = compute_all(model, x, log=log)
     columns = {name: picture_of(name, value, x) for name, value in maps.items()}
-    titles = [f"{name}\n{settings_label(name)}{seconds[name]:.2f} s" for name in columns]  # compilation excluded
+    titles = [panel_title(name, seconds[name]) for name in columns]          # compilation excluded
     path = viz.figure_grid(x, columns, out, titles=titles,
                            row_labels=[f"label {label}" for label in labels[chosen]],
-                           title=f"Every method on {model_name} (pixel maps: |M|, 99th-percentile cap; CAMs over the digit)")
+                           colorbars={name: colour_scale_of(name) for name in columns},
+                           title=f"Every method on {model_name} (pixel maps: |M|, 99th-percentile cap; CAMs over the "
+                                 f"digit); time for all {count} digit{'s' if count > 1 else ''}")
     log(f"wrote {path}")
     return path, seconds
 
@@ -211,7 +218,7 @@ def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, 
         + ("" if target is None else f"; explaining class {target}"))
     maps = methods.METHODS[method](model, x, target, **settings)
     shown = target if target is not None else predicted
-    path = viz.figure_grid(x, {method: picture_of(method, maps, x)}, out,
-                           title=f"{method}, class {shown}", cell_size=2.4)
+    path = viz.figure_grid(x, {method: picture_of(method, maps, x)}, out, titles=[viz.method_title(method, settings)],
+                           title=f"class {shown}", cell_size=2.4, colorbars=colour_scale_of(method))
     log(f"wrote {path}")
     return path, maps
