@@ -277,15 +277,6 @@ def _text_or_none(path):
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def _imagenet_readme():
-    """(path, text) of the photo folder's README, or None where the folder is not found."""
-    from ..classroom import imagenet
-    if not imagenet.available():
-        return None
-    readme = imagenet.folder() / "README.md"
-    return (readme, readme.read_text(encoding="utf-8")) if readme.is_file() else None
-
-
 # ---------------------------------------------------------------------------- the command
 
 def build_lesson(book, lesson, neighbours, argv, exercises):
@@ -337,8 +328,7 @@ def build(out, quick=False, only=None, lessons_dir=None, log=print):
                                                        built).items():
             book.write(relative, text)
         from ..classroom import imagenet
-        book.write("credits.html", book_html.credits_page(imagenet.CREDITS, imagenet.NETWORK_CREDITS,
-                                                          _imagenet_readme()))
+        book.write("credits.html", book_html.credits_page(imagenet.CREDITS, imagenet.NETWORK_CREDITS))
         lesson_files = sorted(p.name for p in folder.iterdir() if LESSON_FILE.match(p.name))
         book.write("index.html", book_html.index_page(_text_or_none(folder / "README.md"), lesson_files, lessons,
                                                       outcomes, quick, datetime.now(), time.perf_counter() - started))

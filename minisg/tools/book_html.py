@@ -291,9 +291,10 @@ def _table(header, rows):
     return f"<table><tr><th>{header[0]}</th><th>{header[1]}</th></tr>{cells}</table>"
 
 
-def credits_page(photo_credits, network_credits, imagenet_readme=None):
-    """The papers, MNIST, and the photos and networks of the photo lessons with their licences;
-    imagenet_readme: (path, text) of the photo folder's README when it was found."""
+def credits_page(photo_credits, network_credits):
+    """The papers, MNIST, and the photos and networks of the photo lessons with their licences
+    (the credit lines minisg.classroom.imagenet gives; not the photo folder's README, which is
+    written for whoever set the folder up)."""
     body = ("<h1>Credits</h1><h2>The papers</h2><ul>"
             "<li>D. Smilkov, N. Thorat, B. Kim, F. Viégas, M. Wattenberg: <em>SmoothGrad: removing noise by "
             "adding noise</em>, 2017.</li>"
@@ -304,10 +305,6 @@ def credits_page(photo_credits, network_credits, imagenet_readme=None):
             "<h2>Photos of lessons 14-16</h2><p>Every figure with a photo carries its credit line:</p>"
             + _table(("photo", "credit"), photo_credits)
             + "<h2>Networks of lessons 14-16</h2>" + _table(("network", "credit"), network_credits))
-    if imagenet_readme:
-        path, text = imagenet_readme
-        body += (f"<h2>The photo folder's README</h2><p>From <code>{html.escape(str(path))}</code>:</p>"
-                 + markdown_to_html(rewrite_links(text, {}), demote=2))
     return page("Credits", body, nav_bar(None, "index.html", None))
 
 
