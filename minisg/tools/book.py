@@ -80,12 +80,20 @@ class Lesson:
 
 
 def lessons_folder(lessons_dir=None):
-    """--lessons-dir, else the lessons/ of this source checkout; BookError when it has no lessons."""
-    folder = Path(lessons_dir) if lessons_dir is not None else _SOURCE_LESSONS
-    if not folder.is_dir() or not any(LESSON_FILE.match(p.name) for p in folder.iterdir()):
-        where = "" if lessons_dir is not None else " (the lessons/ of a source checkout; a wheel has none)"
+    """--lessons-dir, else the lessons/ of this source checkout, else lessons/ in the current folder
+    (minisg installed from the repository without -e); BookError when it has no lessons."""
+    if lessons_dir is not None:
+        folder = Path(lessons_dir)
+    else:
+        folder = next((f for f in (_SOURCE_LESSONS, Path.cwd() / "lessons") if _has_lessons(f)), _SOURCE_LESSONS)
+    if not _has_lessons(folder):
+        where = "" if lessons_dir is not None else " (the lessons/ of a source checkout or of this folder; a wheel has none)"
         raise BookError(f"--lessons-dir {folder}: expected a folder of lesson files NN_topic.py{where}; found none")
     return folder
+
+
+def _has_lessons(folder):
+    return folder.is_dir() and any(LESSON_FILE.match(p.name) for p in folder.iterdir())
 
 
 def choose_lessons(folder, only=None):
