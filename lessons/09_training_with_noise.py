@@ -68,8 +68,8 @@ EXTRA_LEVELS = [] if lesson.quick else [0.2, 0.3]  # more inference noise, to se
 # drawn afresh each step. Their checkpoints carry their test accuracy.
 
 # %%
-networks = {"trained without noise": models.load("mnist_cnn"),
-            "trained with noise": models.load("mnist_cnn_noise")}
+checkpoints = {"trained without noise": "mnist_cnn", "trained with noise": "mnist_cnn_noise"}
+networks = {name: models.load(checkpoint) for name, checkpoint in checkpoints.items()}
 for name, net in networks.items():
     config = net.meta.get("config", {})
     print(f"{name:<22} test accuracy {net.meta['test_accuracy']:.4f}, "
@@ -90,7 +90,9 @@ target = test_labels[:COUNT].astype(np.int64)   # explain the true class with bo
 #
 # Each network explains the true class of each digit, with the plain gradient and with
 # SmoothGrad (n = 50, noise level 10% — the same level the noisy network was trained with;
-# same seed for both networks, so they see the same noise draws).
+# same seed for both networks, so they see the same noise draws). The figure is laid out as
+# the paper's: rows = how the network was trained, columns = how its map was inferred; each of
+# the four blocks holds the maps of all the digits, in the places the digits have on the left.
 
 # %%
 cells = {}
@@ -101,12 +103,73 @@ for name, net in networks.items():
     print(f"  maps of the network {name}: {time.perf_counter() - started:.1f} s")
 
 short = {"trained without noise": "train clean", "trained with noise": "train noisy"}
-columns = {f"{short[name]} / {kind}": viz.to_grayscale(values, mode=lesson.mode)
-           for (name, kind), values in cells.items()}
-lesson.figure_grid(x, columns, "09_train_infer_fig8.png", row_labels=[f"class {c}" for c in target],
-                   cell_size=1.8,
-                   title=f"Training noise 0.1 x inference noise ({viz.noise_label(NOISE)}, n = {N}); "
-                         f"{lesson.mode} part")
+INFERENCE = {"gradient": "inferred without noise:\nvanilla gradient",
+             "SmoothGrad": f"inferred with noise:\nSmoothGrad, n = {N}, {100 * NOISE:g}% noise"}
+MAP_LABEL = {"positive": "positive part of the map\n/ its 99th percentile",
+             "absolute": "|map| / its 99th percentile"}[lesson.mode]
+
+
+def block_shape(count):
+    """(rows, columns) of one block of the grid: the digits in one row, or two rows past four."""
+    per_row = count if count <= 4 else -(-count // 2)
+    return -(-count // per_row), per_row
+
+
+def text_cell(axis, text, rotation=0):
+    """An empty axis that only holds a header (or, rotated, a row label)."""
+    axis.axis("off")
+    axis.text(0.5, 0.5, text, ha="center", va="center", rotation=rotation, fontsize=8, transform=axis.transAxes)
+
+
+def draw_block(figure, grid, top, first, pictures, per_row):
+    """Gray pictures in [0, 1], per_row to a row, from the grid's cell (top, first) on;
+    returns the last image drawn (for the colour bar) and the axes."""
+    axes = []
+    for k, picture in enumerate(pictures):
+        axis = figure.add_subplot(grid[top + k // per_row, first + k % per_row])
+        image = axis.imshow(picture, cmap="gray", vmin=0, vmax=1)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axes.append(axis)
+    return image, axes
+
+
+def row_label(network):
+    level = networks[network].meta.get("config", {}).get("noise_level", 0.0)
+    return f"{network}\n{checkpoints[network]}" + (f"\n(noise level {level})" if level else "")
+
+
+def draw_fig8(images, maps, name):
+    """The paper's Fig. 8 layout: a 2x2 grid of blocks, rows = how the network was trained,
+    columns = how the map was inferred; each block holds the maps of all digits, in the same
+    places as the digits in the block on the left."""
+    rows, per_row = block_shape(len(images))
+    cell = 0.85 if rows > 1 else 1.3                                     # room for the row labels
+    widths = [0.55] + ([1] * per_row + [0.2]) * 2 + [1] * per_row       # labels, digits, gradient, SmoothGrad
+    heights = [0.4] + [1] * rows + [0.2] + [1] * rows                    # headers, trained clean, trained noisy
+    figure = Figure(figsize=(cell * sum(widths) + 0.9, cell * sum(heights) + 0.7), layout="constrained")
+    grid = figure.add_gridspec(len(heights), len(widths), width_ratios=widths, height_ratios=heights)
+    headers = ["the digits\n(their true class is explained)"] + list(INFERENCE.values())
+    for block_column, header in enumerate(headers):
+        first = 1 + block_column * (per_row + 1)
+        text_cell(figure.add_subplot(grid[0, first:first + per_row]), header)
+    map_axes = []
+    for block_row, network in enumerate(networks):
+        top = 1 + block_row * (rows + 1)
+        text_cell(figure.add_subplot(grid[top:top + rows, 0]), row_label(network), rotation=90)
+        draw_block(figure, grid, top, 1, images[:, 0], per_row)
+        for block_column, kind in enumerate(INFERENCE, start=1):
+            image, axes = draw_block(figure, grid, top, 1 + block_column * (per_row + 1), maps[(network, kind)],
+                                     per_row)
+            map_axes += axes
+    viz.colorbar(figure, image, map_axes, MAP_LABEL, fontsize=8)
+    figure.suptitle(f"SmoothGrad Fig. 8 on MNIST: noise at training (rows) x noise at inference (columns)\n"
+                    f"{lesson.mode} part of each map, 99th-percentile cap", fontsize=9)
+    lesson.save(figure, name)
+
+
+draw_fig8(x, {key: viz.to_grayscale(values, mode=lesson.mode) for key, values in cells.items()},
+          "09_train_infer_fig8.png")
 
 # %% [markdown]
 # ## 3. The numbers behind the grid
@@ -138,13 +201,13 @@ paired = table[("trained with noise", "SmoothGrad")][0] - table[("trained withou
 print(f"SmoothGrad, noisy minus clean network, mass on ink per digit: {np.round(paired, 3).tolist()} "
       f"({int((paired > 0).sum())} of {COUNT} digits favour the noise-trained network)")
 
-figure = Figure(figsize=(7.5, 3))
+figure = Figure(figsize=(8.2, 3.2), layout="constrained")
 axes = figure.subplots(1, 2)
 for axis, index, title, cmap in ((axes[0], 0, "mass on ink (higher: more on the digit)", "Greens"),
                                  (axes[1], 1, "total variation (lower: less speckle)", "Purples_r")):
     grid = np.array([[table[(name, kind)][index].mean() for kind in ("gradient", "SmoothGrad")]
                      for name in networks])
-    axis.imshow(grid, cmap=cmap)
+    image = axis.imshow(grid, cmap=cmap)
     for r in range(2):
         for c in range(2):
             strength = (grid[r, c] - grid.min()) / max(grid.max() - grid.min(), 1e-12)
@@ -152,13 +215,13 @@ for axis, index, title, cmap in ((axes[0], 0, "mass on ink (higher: more on the 
             axis.text(c, r, f"{grid[r, c]:.3f}", ha="center", va="center", fontsize=11,
                       color="white" if dark else "black")
     axis.set_xticks([0, 1])
-    axis.set_xticklabels(["gradient", "SmoothGrad"], fontsize=8)
+    axis.set_xticklabels(["gradient", f"SmoothGrad\nn = {N}, {100 * NOISE:g}% noise"], fontsize=8)
     axis.set_xlabel("inferred with", fontsize=8)
     axis.set_yticks([0, 1])
     axis.set_yticklabels(["trained clean", "trained noisy"], fontsize=8)
     axis.set_title(title, fontsize=9)
-figure.suptitle(f"The 2x2 grid in numbers (mean over {COUNT} digits)", fontsize=9)
-figure.tight_layout()
+    viz.colorbar(figure, image, axis, title.split(" (")[0] + f", mean over {COUNT} digits")
+figure.suptitle(f"The 2x2 grid in numbers (mean over {COUNT} digits; {lesson.mode} part of each map)", fontsize=9)
 lesson.save(figure, "09_train_infer_numbers.png")
 
 # %% [markdown]

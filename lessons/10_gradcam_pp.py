@@ -101,7 +101,10 @@ campp_small = M.gradcam_pp(model, x, target, layer=LAYER, upsample=False, normal
 lesson.figure_grid(x, {"Grad-CAM": viz.overlay_cam(x, cam), "Grad-CAM++": viz.overlay_cam(x, campp),
                        "Grad-CAM 14x14": cam_small, "Grad-CAM++ 14x14": campp_small},
                    "10_gradcam_vs_gradcampp.png", row_labels=[f"class {c}" for c in target],
-                   title=f"Grad-CAM vs Grad-CAM++ at {LAYER} (each map divided by its max)")
+                   colorbars={"Grad-CAM": viz.CAM_SCALE, "Grad-CAM++": viz.CAM_SCALE,
+                              "Grad-CAM 14x14": "CAM / its maximum", "Grad-CAM++ 14x14": "CAM / its maximum"},
+                   title=f"Grad-CAM vs Grad-CAM++ at {LAYER}, each map divided by its max:\n"
+                         f"upsampled to 28x28 over the digit, and as computed (14x14)")
 
 ink = x[:, 0] > data.MASK_THRESHOLD
 print(f"{'digit':>6} {'mass on ink':>22} {'coverage of ink':>22} {'corr(GC, GC++)':>15}")
@@ -369,7 +372,9 @@ images = np.repeat(x_check.astype(np.float32), len(rows), axis=0)
 lesson.figure_grid(images, {"closed form (g^2, g^3)": viz.overlay_cam(images, closed_up),
                             "true derivatives (autodiff)": viz.overlay_cam(images, true_up),
                             "true - closed": difference},
-                   "10_smooth_heads.png", row_labels=rows, cell_size=2.0,
+                   "10_smooth_heads.png", row_labels=rows, cell_size=2.0, signed=["true - closed"],
+                   colorbars={"closed form (g^2, g^3)": viz.CAM_SCALE, "true derivatives (autodiff)": viz.CAM_SCALE,
+                              "true - closed": "true map - closed-form map (each / its max)"},
                    title=f"Grad-CAM++ of test #{unsure} with the exp trick and with the true derivatives"
                          + ("" if MAP_CHANNELS == A.shape[1] else f" ({MAP_CHANNELS} channels, quick run)"))
 

@@ -55,6 +55,7 @@ lesson = setup("11", "Smooth Grad-CAM++ vs Grad-CAM and Grad-CAM++",
                quick="fewer digits and channels (seconds)")
 
 N_SAMPLES, NOISE = 5, 0.3                       # the paper's nsamples = 5, std_dev = 0.3
+SETTINGS = f"n = {N_SAMPLES}, {100 * NOISE:g}% noise"  # how the figures state them
 COUNT = 2 if lesson.quick else 6                # single digits in the comparison
 CHANNELS_SCANNED = 8 if lesson.quick else 64    # relu2 channels scanned for the feature-map figure
 CLASSES = [7] if lesson.quick else [1, 4, 7]    # classes of the several-digit strips
@@ -102,7 +103,9 @@ three = {
 }
 lesson.figure_grid(x, {name: viz.overlay_cam(x, maps) for name, maps in three.items()},
                    "11_three_cams_fig1.png", row_labels=[f"class {c}" for c in target], cell_size=1.9,
-                   title=f"Grad-CAM, Grad-CAM++, Smooth Grad-CAM++ ({viz.noise_label(NOISE)}) at relu2")
+                   titles=["Grad-CAM", "Grad-CAM++", f"Smooth Grad-CAM++\n{SETTINGS}"], colorbars=viz.CAM_SCALE,
+                   title=f"Grad-CAM, Grad-CAM++, Smooth Grad-CAM++ (n = {N_SAMPLES}, {viz.noise_label(NOISE)}) "
+                         f"at relu2")
 
 print(f"{'method':<28}{'mass on ink':>12}{'ink coverage':>14}")
 for name, maps in three.items():
@@ -172,13 +175,15 @@ layers = {}
 for layer in ("relu1", "relu2"):
     layers[f"Grad-CAM {layer}"] = M.gradcam(model, x[:rows], target[:rows], layer=layer)
     layers[f"Grad-CAM++ {layer}"] = M.gradcam_pp(model, x[:rows], target[:rows], layer=layer)
-    layers[f"Smooth GC++ {layer}"] = smooth_pp(model, x[:rows], target[:rows], layer=layer)
+    layers[f"Smooth Grad-CAM++ {layer}"] = smooth_pp(model, x[:rows], target[:rows], layer=layer)
 lesson.figure_grid(x[:rows], {name: viz.overlay_cam(x[:rows], maps) for name, maps in layers.items()},
                    "11_layers.png", row_labels=[f"class {c}" for c in target[:rows]], cell_size=1.7,
-                   title="The same three methods at relu1 (28x28x32) and relu2 (14x14x64)")
-print(f"{'map':<22}{'mass on ink':>12}{'ink coverage':>14}")
+                   titles=[name.replace(" relu", "\nrelu") for name in layers], colorbars=viz.CAM_SCALE,
+                   title=f"The same three methods at relu1 (28x28x32) and relu2 (14x14x64); "
+                         f"Smooth Grad-CAM++ with {SETTINGS}")
+print(f"{'map':<24}{'mass on ink':>12}{'ink coverage':>14}")
 for name, maps in layers.items():
-    print(f"{name:<22}{metrics.relevance_mass(maps, ink[:rows]).mean():>12.3f}"
+    print(f"{name:<24}{metrics.relevance_mass(maps, ink[:rows]).mean():>12.3f}"
           f"{coverage(maps, ink[:rows]).mean():>14.3f}")
 
 # %% [markdown]
@@ -207,7 +212,9 @@ selection[f"filters {sorted(int(k) for k in top)}"] = smooth_pp(model, digit, di
 selection[f"filter {weak} (weak)"] = smooth_pp(model, digit, digit_class, filters=[int(weak)])
 lesson.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in selection.items()},
                    "11_feature_maps_fig2.png", row_labels=[f"class {digit_class[0]}"], cell_size=1.9,
-                   title="Smooth Grad-CAM++ of chosen relu2 feature maps (each map scaled by its own max)")
+                   colorbars=viz.CAM_SCALE,
+                   title=f"Smooth Grad-CAM++ ({SETTINGS}) of chosen relu2 feature maps "
+                         f"(each map scaled by its own max)")
 for name, maps in selection.items():
     print(f"  {name:<22} map total {maps.sum():9.4f}   peak {maps.max():.4f}")
 
@@ -234,7 +241,9 @@ neuron_maps = {
 lesson.figure_grid(digit, {name: viz.overlay_cam(digit, maps) for name, maps in neuron_maps.items()},
                    "11_neurons_figs4_5.png", row_labels=[f"class {digit_class[0]}"], cell_size=2.0,
                    titles=[name.replace("neurons [", "neurons\n[") for name in neuron_maps],
-                   title="Smooth Grad-CAM++ of selected relu2 neurons (each map scaled by its own max)")
+                   colorbars=viz.CAM_SCALE,
+                   title=f"Smooth Grad-CAM++ ({SETTINGS}) of selected relu2 neurons "
+                         f"(each map scaled by its own max)")
 whole = neuron_maps["all neurons"].sum()
 for name, maps in neuron_maps.items():
     print(f"  {name:<40} map total {maps.sum():8.4f} ({100 * maps.sum() / whole:5.1f}% of the full map's)")
@@ -283,6 +292,7 @@ several = {
 }
 lesson.figure_grid(strips, {name: viz.overlay_cam(strips, maps) for name, maps in several.items()},
                    "11_several_digits.png", row_labels=[f"class {c}" for c in strip_classes], cell_size=2.6,
+                   titles=["Grad-CAM", "Grad-CAM++", f"Smooth Grad-CAM++, {SETTINGS}"], colorbars=viz.CAM_SCALE,
                    title=f"{PER_STRIP} digits of one class: which CAM covers all of them? (relu2, cell model)")
 
 # %% [markdown]

@@ -39,10 +39,10 @@ REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.
 if (REPO / "minisg" / "__init__.py").is_file():
     sys.path.insert(0, str(REPO))
 
-from minisg import models  # noqa: E402
+from minisg import models, viz  # noqa: E402
 from minisg.evaluation import report as evaluate  # noqa: E402
 from minisg.evaluation import metrics  # noqa: E402
-from minisg.methods import METHODS  # noqa: E402
+from minisg.methods import CAM_METHODS, METHODS  # noqa: E402
 from minisg.classroom.lesson import setup  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -57,9 +57,28 @@ DIGITS = 4 if lesson.quick else 20   # digits in this lesson's table (`minisg ev
 SCENES = 2 if lesson.quick else 12   # scenes per scene set (`minisg evaluate` uses 50)
 
 
+DISPLAYED = "|map| / its 99th percentile"   # the colour bar of every map below (evaluate.displayed)
+
+
 def no_ticks(axis):
     axis.set_xticks([])
     axis.set_yticks([])
+
+
+def method_title(name, layer=None, separator="\n"):
+    """A method as the papers name it, with the settings this lesson runs it at (for figures);
+    CAM methods also name their layer."""
+    s = SETTINGS
+    titles = {"vanilla": "Gradient", "gradient_x_input": "Gradient × input",
+              "smoothgrad": f"SmoothGrad{separator}n = {s.smoothgrad_n}, {100 * s.smoothgrad_noise:g}% noise",
+              "integrated_gradients": f"Integrated Gradients{separator}{s.ig_steps} steps",
+              "guided_backprop": "Guided BackProp", "deconvnet": "Deconvnet", "guided_gradcam": "Guided Grad-CAM",
+              "occlusion": f"Occlusion{separator}{s.occlusion_patch}x{s.occlusion_patch} patch, "
+                           f"stride {s.occlusion_stride}",
+              "gradcam": "Grad-CAM", "gradcam_pp": "Grad-CAM++",
+              "smooth_gradcam_pp": f"Smooth Grad-CAM++{separator}n = {s.sgcam_n}, {100 * s.sgcam_noise:g}% noise"}
+    at_layer = f"{separator}at {layer}" if name in CAM_METHODS and layer else ""
+    return titles[name] + at_layer
 
 
 # %% [markdown]
@@ -83,6 +102,7 @@ for name, scene_set in scene_sets.items():
           f"{scene_set.digit_labels[0]}")
 
 MASK_COLOURS = np.array([[1.0, 0.25, 0.25], [0.25, 0.6, 1.0], [0.3, 0.9, 0.3], [1.0, 0.8, 0.2]])
+MASK_COLOUR_NAMES = ["red", "blue", "green", "yellow"]
 
 
 def coloured_masks(image, masks):
@@ -149,21 +169,21 @@ print(f"{'chance (ink share)':>22} {'':9} {digits.masks.mean():7.3f} {digits.mas
       f"{digits.masks.mean():7.3f}")
 
 shown = LESSON_METHODS
-figure = Figure(figsize=(1.3 * (len(shown) + 1), 1.4 * 3 + 0.4))
+figure = Figure(figsize=(1.3 * (len(shown) + 1) + 0.6, 1.4 * 3 + 0.7), layout="constrained")
 axes = figure.subplots(3, len(shown) + 1)
 for row in range(3):
     axes[row, 0].imshow(digits.images[row, 0], cmap="gray")
     for column, name in enumerate(shown, start=1):
         axis = axes[row, column]
-        axis.imshow(evaluate.displayed(maps[name][row:row + 1])[0], cmap="gray", vmin=0, vmax=1)
+        image = axis.imshow(evaluate.displayed(maps[name][row:row + 1])[0], cmap="gray", vmin=0, vmax=1)
         axis.contour(digits.masks[row], levels=[0.5], colors="red", linewidths=0.5)
         if row == 0:
-            axis.set_title(name.replace("_", " "), fontsize=7)
+            axis.set_title(method_title(name, evaluate.DIGIT_CAM_LAYER), fontsize=7)
 for axis in axes.ravel():
     no_ticks(axis)
 axes[0, 0].set_title("input", fontsize=7)
+viz.colorbar(figure, image, axes[:, 1:].ravel().tolist(), DISPLAYED)
 figure.suptitle("|map| (99th-percentile cap) with the ink mask's outline in red", fontsize=9)
-figure.tight_layout()
 lesson.save(figure, "12_maps_vs_masks.png")
 
 # %% [markdown]
@@ -182,21 +202,23 @@ lesson.save(figure, "12_maps_vs_masks.png")
 # background (where the gradient can be large) wastes its first steps.
 
 # %%
-figure = Figure(figsize=(9, 3.4))
+figure = Figure(figsize=(11.5, 3.6), layout="constrained")
 panels = figure.subplots(1, 2)
 for name in LESSON_METHODS:
     scores, curves = evaluate.digit_scores(model, digits, maps[name], SETTINGS)
     for axis, kind in zip(panels, ("deletion", "insertion")):
         fractions, mean = curves[kind]
-        axis.plot(fractions, mean, label=f"{name} ({scores[kind].mean():.3f})")
+        axis.plot(fractions, mean, label=f"{method_title(name, evaluate.DIGIT_CAM_LAYER, separator=', ')} "
+                                         f"({scores['deletion'].mean():.3f} / {scores['insertion'].mean():.3f})")
     print(f"{name:>22}: deletion AUC {scores['deletion'].mean():.3f}, insertion AUC {scores['insertion'].mean():.3f}")
 for axis, kind in zip(panels, ("deletion (lower is better)", "insertion (higher is better)")):
     axis.set_title(kind, fontsize=9)
     axis.set_xlabel("fraction of pixels, most relevant first", fontsize=8)
     axis.set_ylabel("p(true class), mean", fontsize=8)
-    axis.legend(fontsize=6)
     axis.grid(alpha=0.3)
-figure.tight_layout()
+figure.legend(*panels[0].get_legend_handles_labels(), loc="outside right center", fontsize=7,
+              title="method (deletion / insertion area)", title_fontsize=7)
+figure.suptitle(f"Deletion and insertion on {len(digits.labels)} digits, {SETTINGS.curve_steps} steps", fontsize=9)
 lesson.save(figure, "12_deletion_insertion.png")
 
 # %% [markdown]
@@ -227,31 +249,34 @@ print(f"Spearman of |map| after randomising (mean over {count} digits): " + ", "
 for name, result in randomised.items():
     print(f"{name:>22}: " + "  ".join(f"{np.nanmean(step):6.3f}" for step in result.spearman_abs))
 
-figure = Figure(figsize=(1.3 * (len(layers) + 1) + 2.8, 1.3 * len(SANITY_METHODS) + 0.5))
+figure = Figure(figsize=(1.3 * (len(layers) + 1) + 5.6, 1.3 * len(SANITY_METHODS) + 0.9), layout="constrained")
 grid = figure.add_gridspec(len(SANITY_METHODS), len(layers) + 3)
+map_axes = []
 for row, (name, result) in enumerate(randomised.items()):
     panels = [result.original_map[:1]] + [step[:1] for step in result.randomised_maps]
     for column, panel in enumerate(panels):
         axis = figure.add_subplot(grid[row, column])
-        axis.imshow(evaluate.displayed(panel)[0], cmap="gray", vmin=0, vmax=1)
+        image = axis.imshow(evaluate.displayed(panel)[0], cmap="gray", vmin=0, vmax=1)
         no_ticks(axis)
+        map_axes.append(axis)
         if row == 0:
             axis.set_title("original" if column == 0 else f"+{layers[column - 1]}", fontsize=7)
         if column == 0:
-            axis.set_ylabel(name.replace("_", " "), fontsize=7)
+            axis.set_ylabel(method_title(name, evaluate.DIGIT_CAM_LAYER), fontsize=7)
+viz.colorbar(figure, image, map_axes, DISPLAYED, fraction=0.025)
 curve_axis = figure.add_subplot(grid[:, len(layers) + 1:])
 for name, result in randomised.items():
     correlations = [1.0] + [np.nanmean(step) for step in result.spearman_abs]
-    curve_axis.plot(range(len(layers) + 1), correlations, marker="o", label=name)
+    curve_axis.plot(range(len(layers) + 1), correlations, marker="o",
+                    label=method_title(name, evaluate.DIGIT_CAM_LAYER, separator=", "))
 curve_axis.set_xticks(range(len(layers) + 1))
 curve_axis.set_xticklabels(["none"] + layers, fontsize=7)
 curve_axis.set_xlabel("randomised down to", fontsize=8)
 curve_axis.set_ylabel("Spearman of |map|", fontsize=8)
 curve_axis.axhline(0, color="0.6", lw=0.8)
-curve_axis.legend(fontsize=6)
+curve_axis.legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.02, 0.5))
 figure.suptitle("Cascading randomisation (Adebayo et al. 2018): maps of the first digit, and mean rank "
                 "correlation", fontsize=9)
-figure.tight_layout()
 lesson.save(figure, "12_randomisation.png")
 
 # %% [markdown]
@@ -340,20 +365,24 @@ print(scene_table)
 
 repeats = scene_sets["repeats"]
 example = int(np.argmax(repeats.count))        # the scene with the most occurrences
-figure = Figure(figsize=(1.5 * (len(SCENE_ROWS) + 1), 2.1))
+count = repeats.count[example]
+figure = Figure(figsize=(1.55 * (len(SCENE_ROWS) + 1) + 0.6, 2.6), layout="constrained")
 axes = figure.subplots(1, len(SCENE_ROWS) + 1)
-axes[0].imshow(coloured_masks(repeats.images[example, 0], repeats.masks[example, :repeats.count[example]]))
-axes[0].set_title(f"{repeats.count[example]} x class {repeats.digit_labels[example][0]}", fontsize=7)
-for axis, (row, _, _) in zip(axes[1:], SCENE_ROWS):
+axes[0].imshow(coloured_masks(repeats.images[example, 0], repeats.masks[example, :count]))
+axes[0].set_title(f"{count} x class {repeats.digit_labels[example][0]}\n(each digit's mask in its colour)",
+                  fontsize=6.5)
+for axis, (row, name, layer) in zip(axes[1:], SCENE_ROWS):
     row_map = scene_maps[row]["repeats"][example:example + 1]
     one_scene = slice(example, example + 1)
     shares = evaluate.occurrence_shares(row_map, repeats.masks[one_scene], repeats.count[one_scene])[0]
-    axis.imshow(evaluate.displayed(row_map)[0], cmap="gray", vmin=0, vmax=1)
-    axis.set_title(row.replace("_", " ").replace(" @", "\n@") + "\n" + " ".join(f"{s:.2f}" for s in shares), fontsize=6)
+    image = axis.imshow(evaluate.displayed(row_map)[0], cmap="gray", vmin=0, vmax=1)
+    axis.set_title(method_title(name, layer) + "\n" + ", ".join(
+        f"{MASK_COLOUR_NAMES[k]} {share:.2f}" for k, share in enumerate(shares)), fontsize=6.5)
 for axis in axes:
     no_ticks(axis)
-figure.suptitle("Multiple occurrences: each map's share of relevance per occurrence (colours: left image)", fontsize=8)
-figure.tight_layout()
+viz.colorbar(figure, image, axes[1:].tolist(), DISPLAYED)
+figure.suptitle("Multiple occurrences: each map's share of relevance on each digit (in the titles), the digits "
+                "named by their colours in the left image", fontsize=8)
 lesson.save(figure, "12_scenes_repeats.png")
 
 # %% [markdown]

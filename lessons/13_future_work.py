@@ -305,6 +305,7 @@ columns = {f"{SHORT[name]}\n{MAP_METHODS[method]}": viz.to_grayscale(maps[(name,
            for name in MODEL_NAMES for method in MAP_METHODS}
 lesson.figure_grid(digits.images[:SHOWN], columns, "13_maps.png", cell_size=1.45,
                    row_labels=[f"class {c}" for c in digits.labels[:SHOWN]],
+                   colorbars="|map| / its 99th percentile",
                    title=f"|map| of the true class, 99th-percentile cap; SmoothGrad n = {SETTINGS.smoothgrad_n}, "
                          f"{viz.noise_label(SETTINGS.smoothgrad_noise)}")
 
@@ -361,26 +362,27 @@ print("deletion AUC, every network in the plain network's SmoothGrad order: "
 # %%
 panels = [("mass", "mass on ink ↑"), ("pointing", "pointing game ↑"), ("total_variation", "total variation ↓"),
           ("high_frequency", "HF energy ↓"), ("deletion", "deletion AUC ↓")]
-figure = Figure(figsize=(13, 6.5))
+figure = Figure(figsize=(13, 7), layout="constrained")
 axes = figure.subplots(2, 3).ravel()
+SMOOTHGRAD_SETTINGS = f"n = {SETTINGS.smoothgrad_n}, {100 * SETTINGS.smoothgrad_noise:g}% noise"
 positions = np.arange(len(MODEL_NAMES))
 for axis, (metric, label) in zip(axes, panels):
     for offset, (method, colour) in zip((-0.2, 0.2), zip(MAP_METHODS, ("C0", "C1"))):
         means = [rows[f"{name} × {method}"][metric][0] for name in MODEL_NAMES]
         errors = [rows[f"{name} × {method}"][metric][1] for name in MODEL_NAMES]
         errors = [0 if np.isnan(e) else e for e in errors]
-        axis.bar(positions + offset, means, 0.4, yerr=errors, color=colour, capsize=3, label=MAP_METHODS[method])
+        axis.bar(positions + offset, means, 0.4, yerr=errors, color=colour, capsize=3,
+                 label=MAP_METHODS[method] + (f", {SMOOTHGRAD_SETTINGS}" if method == "smoothgrad" else ""))
     axis.set_xticks(positions)
     axis.set_xticklabels([SHORT[name] for name in MODEL_NAMES], fontsize=8)
     axis.set_title(label, fontsize=10)
     axis.grid(axis="y", alpha=0.3)
-axes[0].axhline(ink_share, color="gray", linestyle=":", label="chance (ink share)")
-axes[0].legend(fontsize=8)
-axes[4].plot(positions, [common_order[name][0] for name in MODEL_NAMES], "kx", markersize=9,
-             label="all in plain SmoothGrad's order")
-axes[4].set_ylim(0, 1.5 * max(max(v[0] for v in common_order.values()),
-                                max(row["deletion"][0] for row in rows.values())))
-axes[4].legend(fontsize=7, loc="upper left")
+axes[0].axhline(ink_share, color="gray", linestyle=":", label="mass on ink by chance (the ink's share)")
+(common_marks,) = axes[4].plot(positions, [common_order[name][0] for name in MODEL_NAMES], "kx", markersize=9,
+                               label="deletion AUC with every network in the plain network's SmoothGrad order")
+handles, labels = axes[0].get_legend_handles_labels()                   # the bars and the chance line
+figure.legend(handles + [common_marks], labels + [common_marks.get_label()], loc="outside lower center", ncol=2,
+              fontsize=8)                                                # below the panels, not on a bar
 axis = axes[-1]
 for i, name in enumerate(MODEL_NAMES):
     for method, style in zip(MAP_METHODS, ("--", "-")):
@@ -393,7 +395,6 @@ axis.set_title("deletion curves (first half)", fontsize=10)
 axis.legend(fontsize=6)
 axis.grid(alpha=0.3)
 figure.suptitle(f"Four networks x two methods on {DIGITS} test digits (mean ± standard error)", fontsize=11)
-figure.tight_layout()
 lesson.save(figure, "13_metrics.png")
 
 # %% [markdown]

@@ -39,6 +39,7 @@
 # %%
 import functools
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +117,11 @@ def credits(photo_names, model_names):
 
 
 def add_credit(figure, photo_names, model_names):
-    figure.text(0.5, 0.008, credits(photo_names, model_names), ha="center", va="bottom", fontsize=6.5,
-                color="0.35")
+    """The credit line under a figure (drawn with layout="constrained", which leaves room for it)."""
+    figure.supxlabel(credits(photo_names, model_names), fontsize=6.5, color="0.35")
+
+
+GRAY_LABEL = "|M| summed over channels\n/ its 99th percentile"
 
 
 def show(axis, values, title=None, signed=False):
@@ -171,19 +175,19 @@ for name, model in models.items():
           f"SmoothGrad {speckle(smooth)[0]:.3f}")
 
 # %%
-figure = Figure(figsize=(9.6, 5.9))
+figure = Figure(figsize=(10.4, 6.1), layout="constrained")
 axes = figure.subplots(2, 4, gridspec_kw=dict(width_ratios=[1, 1, 1, 0.9]))
 for row, (name, (shown, top5, vanilla, smooth)) in enumerate(fig1.items()):
     show(axes[row, 0], shown, f"{name}: the input (224x224)")
     show(axes[row, 1], gray(vanilla)[0], "vanilla gradient |M|")
-    show(axes[row, 2], gray(smooth)[0], f"SmoothGrad |M|, n = {FIG1_N}, {100 * FIG1_NOISE:.0f}% noise")
+    image = show(axes[row, 2], gray(smooth)[0], f"SmoothGrad |M|, n = {FIG1_N}, {100 * FIG1_NOISE:.0f}% noise")
     axes[row, 3].axis("off")
     lines = [f"{name} top-5:"] + [f"{p:5.2f}  {short(label)[:22]}" for _, label, p in top5]
     axes[row, 3].text(0.0, 0.5, "\n".join(lines), fontsize=8, family="monospace", va="center",
                       transform=axes[row, 3].transAxes)
+viz.colorbar(figure, image, axes[:, 1:3].ravel().tolist(), GRAY_LABEL)
 figure.suptitle("SmoothGrad Fig. 1 on a photo: the gradient is speckled, SmoothGrad's average is not "
                 "(|M| over channels, 99th-percentile cap)", fontsize=9)
-figure.tight_layout(rect=(0, 0.03, 1, 0.97))
 add_credit(figure, [FIG1_PHOTO], list(models))
 lesson.save(figure, "14_photo_fig1.png")
 
@@ -205,7 +209,11 @@ def along_path(model, photo_name, points, sigma, seed=0):
     eps = (sigma * float(x.max() - x.min()) * rng.standard_normal(x.shape)).astype(np.float32)
     ts = np.linspace(0, 1, points)
     path = (x + ts[:, None, None, None] * eps).astype(np.float32)
-    grads = M.vanilla_gradient(model, path, np.full(points, target), batch_size=BATCH)
+    # The walk leaves the network's input range a little, on purpose (the noise is not clipped, as in
+    # SmoothGrad): the methods' warning about inputs out of range is expected here, and silenced.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="x: expected values in the model's input range")
+        grads = M.vanilla_gradient(model, path, np.full(points, target), batch_size=BATCH)
     scores = parallel.logits(model, path, batch_size=BATCH)[:, target]
     flat = grads.reshape(points, -1)
     ratio = flat / np.abs(flat).max(axis=1, keepdims=True)
@@ -229,7 +237,8 @@ for name, p in paths.items():
               f"largest jump between neighbouring t {np.abs(np.diff(series)).max():.2f}, sign changes {flips}")
 
 # %%
-figure = Figure(figsize=(10, 7.0))
+figure = Figure(figsize=(10, 7.0), layout="constrained")
+figure.get_layout_engine().set(h_pad=0.15)          # room for the legends under the photos
 axes = figure.subplots(2, 3, gridspec_kw=dict(width_ratios=[0.8, 1.3, 1.1]))
 colours = ["C3", "C0", "C2"]
 for row, (name, p) in enumerate(paths.items()):
@@ -253,7 +262,6 @@ for row, (name, p) in enumerate(paths.items()):
 figure.suptitle(rf"SmoothGrad Fig. 2 on a photo: $\varepsilon \sim N(0, \sigma^2)$, $\sigma$ = "
                 rf"{100 * FIG2_SIGMA:g}% of the input's range, {FIG2_POINTS} points; circles: the 3 pixels",
                 fontsize=9)
-figure.tight_layout(rect=(0, 0.06, 1, 0.97), h_pad=4.5)
 add_credit(figure, [FIG2_PHOTO], list(models))
 lesson.save(figure, "14_path_fig2.png")
 
@@ -278,15 +286,16 @@ lesson.save(figure, "14_path_fig2.png")
 # %%
 def smoothgrad_keeping_samples(model, x, target, n, noise_level, seed):
     """(SmoothGrad map (1, 3, H, W), the n gradients behind it (n, 3, H, W))."""
-    kept = {}
+    kept = []
 
     def gradient_and_keep(net, noisy, noisy_target, **kwargs):
-        kept["maps"] = M.vanilla_gradient(net, noisy, noisy_target, **kwargs)
-        return kept["maps"]
+        maps = M.vanilla_gradient(net, noisy, noisy_target, **kwargs)
+        kept.append(maps)        # smoothgrad calls us once per batch of noisy copies, in sample order
+        return maps
 
     smooth = M.smoothgrad(model, x, target, method=gradient_and_keep, n=n, noise_level=noise_level,
                           batch_size=BATCH, seed=seed)
-    return smooth, kept["maps"]
+    return smooth, np.concatenate(kept)
 
 
 inputs, pictures, labels, targets = [], [], [], []
@@ -324,7 +333,7 @@ for k, level in enumerate(LEVELS):
 
 # %%
 columns = len(LEVELS) + 1
-figure = Figure(figsize=(1.55 * columns + 0.5, 1.6 * len(PHOTOS) + 0.9))
+figure = Figure(figsize=(1.55 * columns + 1.3, 1.6 * len(PHOTOS) + 1.0), layout="constrained")
 axes = figure.subplots(len(PHOTOS), columns, squeeze=False)
 for row in range(len(PHOTOS)):
     show(axes[row, 0], pictures[row], "input" if row == 0 else None)
@@ -334,9 +343,7 @@ for row in range(len(PHOTOS)):
         image = show(axes[row, column], gray(sweep[level][row:row + 1])[0], title)
 figure.suptitle(rf"SmoothGrad Fig. 3: SqueezeNet, n = {N_FIG3}, noise level $\sigma/(x_{{max}} - x_{{min}})$ "
                 rf"from 0% to {100 * LEVELS[-1]:g}%; |M|, 99th-pct cap", fontsize=9)
-figure.tight_layout(rect=(0, 0.04, 0.93, 0.97))
-bar = figure.colorbar(image, cax=figure.add_axes((0.935, 0.25, 0.012, 0.5)))
-bar.set_ticks([0, 1], labels=["0", "p99"], fontsize=7)
+viz.colorbar(figure, image, axes[:, 1:].ravel().tolist(), GRAY_LABEL, fraction=0.025)
 add_credit(figure, PHOTOS, ["squeezenet1.1"])
 lesson.save(figure, "14_noise_sweep_fig3.png")
 
@@ -365,16 +372,14 @@ for k, n in enumerate(SIZES):
 
 # %%
 x4, shown4, top4 = load(FIG4_PHOTO, sweep_net)
-figure = Figure(figsize=(1.75 * (len(SIZES) + 1) + 0.5, 2.75))
+figure = Figure(figsize=(1.75 * (len(SIZES) + 1) + 1.2, 3.0), layout="constrained")
 axes = figure.subplots(1, len(SIZES) + 1)
 show(axes[0], shown4, f"input: {short(top4[0][1])}")
 for axis, n in zip(axes[1:], SIZES):
     image = show(axis, gray(at_size[n])[0], f"n = {n}")
 figure.suptitle(f"SmoothGrad Fig. 4: SqueezeNet, {100 * FIG4_NOISE:g}% noise, the first n of "
                 f"{max(SIZES)} samples; |M|, 99th-pct cap", fontsize=9)
-figure.tight_layout(rect=(0, 0.07, 0.94, 0.95))
-bar = figure.colorbar(image, cax=figure.add_axes((0.945, 0.2, 0.01, 0.55)))
-bar.set_ticks([0, 1], labels=["0", "p99"], fontsize=7)
+viz.colorbar(figure, image, axes[1:].tolist(), GRAY_LABEL)
 add_credit(figure, [FIG4_PHOTO], ["squeezenet1.1"])
 lesson.save(figure, "14_sample_size_fig4.png")
 
@@ -398,7 +403,7 @@ lesson.save(figure, "14_sample_size_fig4.png")
 # %%
 shown1, _, vanilla1, smooth1 = fig1["squeezenet1.1"]
 x1, _, _ = load(FIG1_PHOTO, sweep_net)
-rows = {"vanilla": vanilla1, f"SmoothGrad n={FIG1_N}": smooth1}
+rows = {"vanilla gradient": vanilla1, f"SmoothGrad, n = {FIG1_N}": smooth1}
 for row_name, m in rows.items():
     values = viz.reduce_channels(m[0], "absolute")
     print(f"{row_name}: max |M| is {values.max() / np.percentile(values, 99):.1f}x its 99th percentile; "
@@ -409,10 +414,10 @@ display = {
     "|M|, 99th-pct cap": lambda m: gray(m)[0],
     "|M|, no cap (÷ max)": lambda m: gray(m, percentile=100)[0],
     "positive part, cap": lambda m: gray(m, mode="positive")[0],
-    "signed, cap": lambda m: viz.diverging(m)[0],
     "|M × input|, cap": lambda m: gray(viz.multiply_by_input(m, x1))[0],
+    "signed, cap": lambda m: viz.diverging(m)[0],
 }
-figure = Figure(figsize=(1.75 * (len(display) + 1) + 0.7, 4.6))
+figure = Figure(figsize=(1.75 * (len(display) + 1) + 1.2, 5.4), layout="constrained")
 axes = figure.subplots(2, len(display) + 1)
 for row, (row_name, m) in enumerate(rows.items()):
     show(axes[row, 0], shown1, "input" if row == 0 else None)
@@ -425,12 +430,10 @@ for row, (row_name, m) in enumerate(rows.items()):
         else:
             gray_image = image
 figure.suptitle("SmoothGrad §3.1: one map, five pictures (SqueezeNet, cat; top: vanilla gradient, "
-                f"bottom: SmoothGrad, {100 * FIG1_NOISE:.0f}% noise)", fontsize=9)
-figure.tight_layout(rect=(0, 0.04, 0.9, 0.95))
-bar = figure.colorbar(gray_image, cax=figure.add_axes((0.905, 0.55, 0.01, 0.33)))
-bar.set_ticks([0, 1], labels=["0", "cap"], fontsize=7)
-bar = figure.colorbar(signed_image, cax=figure.add_axes((0.905, 0.12, 0.01, 0.33)))
-bar.set_ticks([-1, 0, 1], labels=["-cap", "0", "+cap"], fontsize=7)
+                f"bottom: SmoothGrad, n = {FIG1_N}, {100 * FIG1_NOISE:.0f}% noise)", fontsize=9)
+viz.colorbar(figure, gray_image, axes[:, 1:-1].ravel().tolist(), "|M|, its positive part or |M x input|, "
+             "/ its 99th percentile ('no cap': / its maximum)", location="bottom")
+viz.colorbar(figure, signed_image, axes[:, -1].tolist(), "signed M / 99th percentile of |M|", location="bottom")
 add_credit(figure, [FIG1_PHOTO], ["squeezenet1.1"])
 lesson.save(figure, "14_display_choices.png")
 

@@ -36,6 +36,7 @@
 
 # %%
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -83,7 +84,7 @@ MASKED = {"bird_segmentation.png": ("bird_segmentation_mask.png", "bird", lambda
 def timed(name, function, *arguments, **keywords):
     started = time.perf_counter()
     result = function(*arguments, **keywords)
-    print(f"  {name:<44} {time.perf_counter() - started:6.1f} s")
+    print(f"  {name:<62} {time.perf_counter() - started:6.1f} s")
     return result
 
 
@@ -92,18 +93,33 @@ def shown(values):
     return viz.to_grayscale(values, mode=lesson.mode)
 
 
+GRAY_LABEL = {"absolute": "|M|", "positive": "positive part of M"}[lesson.mode] + \
+    " summed over channels\n/ its 99th percentile"
+
+
 def credit_line(photos, models):
     return "   ".join(dict.fromkeys([imagenet.credit(p) for p in photos] + [imagenet.network_credit(m)
                                                                             for m in models]))
 
 
-def panel_figure(rows, name, title, credit, row_labels=None, cell=1.9, boxes=None):
+def fitted(title, width=34):
+    """A panel title that fits its panel: a long 'method, settings' is broken after the method."""
+    if len(title) <= width:
+        return title
+    method, _, settings = title.partition(", ")
+    return textwrap.fill(method, width) + ("\n" + textwrap.fill(settings, width) if settings else "")
+
+
+def panel_figure(rows, name, title, credit, row_labels=None, cell=1.9, boxes=None, signed_label=None):
     """rows: lists of (picture, panel title); a picture is (H, W, 3) RGB uint8, an (H, W) map in
     [0, 1] (gray) or in [-1, 1] passed as ("signed", values) (blue-gray-red). boxes: rectangles
-    (x0, y0, x1, y1, colour) drawn on the panels whose title starts with the photo's '*'."""
+    (x0, y0, x1, y1, colour) drawn on every panel. The gray maps get a colour bar (GRAY_LABEL),
+    the signed ones another (signed_label)."""
     columns = max(len(row) for row in rows)
-    figure = Figure(figsize=(cell * columns, (cell + 0.3) * len(rows) + 0.6))  # room for two-line titles
+    figure = Figure(figsize=(cell * columns + 1.0, (cell + 0.3) * len(rows) + 0.8),  # room for two-line titles
+                    layout="constrained")
     axes = figure.subplots(len(rows), columns, squeeze=False)
+    bars = {}                                           # "gray" / "signed" -> (an image, its axes)
     for r, row in enumerate(rows):
         for c in range(columns):
             axis = axes[r, c]
@@ -114,20 +130,23 @@ def panel_figure(rows, name, title, credit, row_labels=None, cell=1.9, boxes=Non
                 continue
             picture, panel_title = row[c]
             if isinstance(picture, tuple):
-                axis.imshow(picture[1], cmap=viz.BLUE_GRAY_RED, vmin=-1, vmax=1)
+                image = axis.imshow(picture[1], cmap=viz.BLUE_GRAY_RED, vmin=-1, vmax=1)
+                bars.setdefault("signed", (image, []))[1].append(axis)
             elif np.ndim(picture) == 3:
                 axis.imshow(picture)
             else:
-                axis.imshow(picture, cmap="gray", vmin=0, vmax=1)
+                image = axis.imshow(picture, cmap="gray", vmin=0, vmax=1)
+                bars.setdefault("gray", (image, []))[1].append(axis)
             for x0, y0, x1, y1, colour in (boxes or []):
                 axis.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=colour, lw=1.2))
-            axis.set_title(panel_title, fontsize=7)
+            axis.set_title("\n".join(fitted(line) for line in panel_title.split("\n")), fontsize=7)
         if row_labels:
             axes[r, 0].set_ylabel(row_labels[r], fontsize=7)
+    for kind, (image, bar_axes) in bars.items():
+        viz.colorbar(figure, image, bar_axes, GRAY_LABEL if kind == "gray" else signed_label, fraction=0.03)
     figure.suptitle(title, fontsize=9)
-    figure.text(0.5, 0.005, credit, ha="center", va="bottom", fontsize=6, color="0.3")
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
-    return lesson.save(figure, name)
+    figure.supxlabel(credit, fontsize=6, color="0.3")
+    lesson.save(figure, name)
 
 
 # %% [markdown]
@@ -209,9 +228,16 @@ METHOD_FUNCTIONS = {
     "sg_gbp": lambda model, x, t: M.smoothgrad(model, x, t, method="guided_backprop", n=N, noise_level=NOISE,
                                                seed=0, batch_size=BATCH),
 }
-TITLES = {"gradient": "Gradient", "smoothgrad": f"SmoothGrad (n={N}, {100 * NOISE:g}%)",
-          "ig": f"Integrated Gradients (m={STEPS})", "gbp": "Guided BackProp",
-          "sg_ig": f"SmoothGrad(IG) (n={N_IN_SG}, m={STEPS_IN_SG})", "sg_gbp": f"SmoothGrad(GBP) (n={N})"}
+TITLES = {"gradient": "Gradient", "smoothgrad": f"SmoothGrad, n = {N}, {100 * NOISE:g}% noise",
+          "ig": f"Integrated Gradients, m = {STEPS} steps", "gbp": "Guided BackProp",
+          "sg_ig": f"SmoothGrad(IG), n = {N_IN_SG}, {100 * NOISE:g}% noise, m = {STEPS_IN_SG} steps",
+          "sg_gbp": f"SmoothGrad(GBP), n = {N}, {100 * NOISE:g}% noise"}
+
+
+def times_input(title):
+    """'SmoothGrad, n = 25, 15% noise' -> 'SmoothGrad × input, n = 25, 15% noise'."""
+    name, _, settings = title.partition(", ")
+    return f"{name} × input" + (f", {settings}" if settings else "")
 
 
 def compute(net_name, method, photos):
@@ -264,15 +290,15 @@ rows, labels = [], []
 for photo in FIG5:
     picture = networks.deprocess(squeezenet.card, inputs[SQ, photo])
     x = inputs[SQ, photo][0]
-    for times_input in (False, True):
+    for multiplied in (False, True):
         row = [(picture, f"{photo}\n{label(SQ, predicted[SQ, photo])}")]
         for method in ("gradient", "ig", "gbp", "smoothgrad"):
             values = cache[SQ, method, photo]
-            values = viz.multiply_by_input(values, x) if times_input else values
-            row.append((shown(values), TITLES[method] + (" × input" if times_input else "")))
+            values = viz.multiply_by_input(values, x) if multiplied else values
+            row.append((shown(values), times_input(TITLES[method]) if multiplied else TITLES[method]))
         rows.append(row)
         labels.append(("helps most" if photo == MOST else "helps least") + f" (HFE ratio {helps[photo]:.2f})"
-                      + ("\n× input" if times_input else ""))
+                      + ("\n× input" if multiplied else ""))
 panel_figure(rows, "15_methods_fig5.png", row_labels=labels,
              title=f"Fig. 5 on photos, SqueezeNet 1.1 ({lesson.mode} value, 99th-percentile cap)",
              credit=credit_line(FIG5, [squeezenet]))
@@ -355,7 +381,7 @@ def share(values, box):
     return float(metrics.relevance_mass(values[None], box, relevance=lesson.mode)[0])
 
 
-print(f"\n{'method':<34} {'M1 on dog 1':>11} {'M1 on dog 2':>11} {'M2 on dog 1':>11} {'M2 on dog 2':>11} "
+print(f"\n{'method':<42} {'M1 on dog 1':>11} {'M1 on dog 2':>11} {'M2 on dog 1':>11} {'M2 on dog 2':>11} "
       f"{'right-signed D':>14} {'mean D dog 1':>12} {'mean D dog 2':>12}")
 fig6_scores, rows = {}, [[], [], []]
 picture = networks.deprocess(mobilenet.card, pets)
@@ -370,7 +396,7 @@ for method, (m1, m2) in pair_maps.items():
                                m2_2=share(m2, box_2), right=right, d1=difference[box_1[0]].mean(),
                                d2=difference[box_2[0]].mean())
     s = fig6_scores[method]
-    print(f"{TITLES[method]:<34} {s['m1_1']:>11.3f} {s['m1_2']:>11.3f} {s['m2_1']:>11.3f} {s['m2_2']:>11.3f} "
+    print(f"{TITLES[method]:<42} {s['m1_1']:>11.3f} {s['m1_2']:>11.3f} {s['m2_1']:>11.3f} {s['m2_2']:>11.3f} "
           f"{s['right']:>14.3f} {s['d1']:>+12.3f} {s['d2']:>+12.3f}")
     rows[0].append((shown(m1), f"{TITLES[method]}\nM1 greyhound: {s['m1_1']:.2f} | {s['m1_2']:.2f}"))
     rows[1].append((shown(m2), f"M2 Boston bull: {s['m2_1']:.2f} | {s['m2_2']:.2f}"))
@@ -380,7 +406,7 @@ panel_figure(rows, "15_discriminativity_fig6.png", cell=2.3,
              row_labels=["M1: map for Italian greyhound", "M2: map for Boston bull",
                          "D = scale(M1) - scale(M2)\nred: greyhound, blue: bull"],
              title=f"Fig. 6 on pets.jpg, MobileNetV2 ({lesson.mode} value). Shares of the map in box 1 (orange) | "
-                   f"box 2 (cyan)",
+                   f"box 2 (cyan)", signed_label="D = scale(M1) - scale(M2)\nred: greyhound, blue: bull",
              credit=credit_line(["pets.jpg"], [mobilenet]))
 
 # %% [markdown]
@@ -414,8 +440,9 @@ for photo, (mask_file, _, is_object) in MASKED.items():
     raw = raw[..., 0] if raw.ndim == 3 else raw
     object_masks[photo] = is_object(mask_as_input(raw))[None]
 
-LOC_METHODS = {"gradient": "Gradient", "gradient_x": "Gradient × input", "smoothgrad": "SmoothGrad",
-               "smoothgrad_x": "SmoothGrad × input", "ig": "Integrated Gradients", "gbp": "Guided BackProp"}
+LOC_METHODS = {"gradient": TITLES["gradient"], "gradient_x": times_input(TITLES["gradient"]),
+               "smoothgrad": TITLES["smoothgrad"], "smoothgrad_x": times_input(TITLES["smoothgrad"]),
+               "ig": TITLES["ig"], "gbp": TITLES["gbp"]}
 localisation = {}     # (network, photo, method) -> (pointing at each tolerance..., mass)
 loc_maps = {}
 for net_name in NETWORKS:
@@ -436,14 +463,14 @@ for net_name in NETWORKS:
 columns = [(n, p) for n in NETWORKS for p in MASKED]
 print(f"\npointing game hit at {' and '.join(f'{t} px' for t in POINTING_TOLERANCES)} / mass on the object, "
       f"{lesson.mode} relevance")
-print(f"{'method':<22}" + "".join(f"{n[:11] + ' ' + MASKED[p][1]:>20}" for n, p in columns))
-print(f"{'chance (object area)':<22}" + "".join(f"{object_masks[p].mean():>20.3f}" for _, p in columns))
+print(f"{'method':<42}" + "".join(f"{n[:11] + ' ' + MASKED[p][1]:>20}" for n, p in columns))
+print(f"{'chance (object area)':<42}" + "".join(f"{object_masks[p].mean():>20.3f}" for _, p in columns))
 for method, title in LOC_METHODS.items():
     cells = [localisation.get((n, p, method)) for n, p in columns]
-    print(f"{title:<22}" + "".join(f"{'n/a':>20}" if c is None else f"{c[0]:>9.0f} {c[1]:.0f} / {c[2]:.3f}"
+    print(f"{title:<42}" + "".join(f"{'n/a':>20}" if c is None else f"{c[0]:>9.0f} {c[1]:.0f} / {c[2]:.3f}"
                                    for c in cells))
 
-figure = Figure(figsize=(13, 3.8))
+figure = Figure(figsize=(13, 4.6), layout="constrained")
 axes = figure.subplots(1, 3)
 width = 0.8 / len(columns)
 for k, (n, p) in enumerate(columns):
@@ -457,14 +484,14 @@ for p, (_, what, _) in MASKED.items():
 for axis, name in zip(axes, [f"pointing game, tolerance {t} px (1 = hit)" for t in POINTING_TOLERANCES]
                       + ["share of the map on the object (dashed: chance)"]):
     axis.set_xticks(range(len(LOC_METHODS)))
-    axis.set_xticklabels(list(LOC_METHODS.values()), fontsize=7, rotation=20)
+    axis.set_xticklabels([title.split(",")[0] for title in LOC_METHODS.values()],   # the settings: in the title
+                         fontsize=7, rotation=25, ha="right")
     axis.set_title(name, fontsize=9)
     axis.set_ylim(0, 1.05)
-axes[2].legend(fontsize=7, loc="upper left")
-figure.suptitle(f"Localisation on the two masked photos ({lesson.mode} relevance)", fontsize=9)
-figure.text(0.5, 0.005, credit_line(list(MASKED), [squeezenet, mobilenet]), ha="center", va="bottom",
-            fontsize=6, color="0.3")
-figure.tight_layout(rect=(0, 0.03, 1, 1))
+figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7)  # beside the bars
+figure.suptitle(f"Localisation on the two masked photos ({lesson.mode} relevance); SmoothGrad n = {N}, "
+                f"{100 * NOISE:g}% noise; Integrated Gradients m = {STEPS} steps", fontsize=9)
+figure.supxlabel(credit_line(list(MASKED), [squeezenet, mobilenet]), fontsize=6, color="0.3")
 lesson.save(figure, "15_localisation_scores.png")
 
 rows, labels = [], []

@@ -65,6 +65,7 @@ imagenet.stop_unless_available("16")   # without the files: one line, no figures
 
 N_SAMPLES = 2 if lesson.quick else 5             # the paper's nsamples = 5
 NOISE = 0.3                                       # the paper's std_dev = 0.3, read as a noise level
+SETTINGS = f"n = {N_SAMPLES}, noise level {NOISE}"  # how titles state them
 PHOTOS = ["dog_segmentation.png"] + ([] if lesson.quick else ["bird_segmentation.png", "cat.png"])
 # The masks: bird_segmentation_mask has 3 on the bird; dog_segmentation_mask is the Oxford trimap
 # shifted by one (0 dog, 1 background, 2 boundary): the object is the dog without its boundary.
@@ -162,13 +163,11 @@ def cam_figure(pictures, cells, name, row_labels, title, credit_line, cell=2.05)
     for axis in axes.ravel():
         axis.set_xticks([])
         axis.set_yticks([])
-    bar = figure.colorbar(ScalarMappable(Normalize(0, 1), colormaps["jet"]), ax=axes.ravel().tolist(),
-                          fraction=0.02, pad=0.01)
-    bar.set_label("map / its own maximum", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
+    viz.colorbar(figure, ScalarMappable(Normalize(0, 1), colormaps["jet"]), axes.ravel().tolist(),
+                 "CAM / its own maximum (over the photo in gray)", fontsize=8, fraction=0.02)
     figure.suptitle(title, fontsize=10)
     figure.supxlabel(credit_line, fontsize=7)
-    return lesson.save(figure, name)
+    lesson.save(figure, name)
 
 
 # The photos as each network sees them (centre square, 224x224), its top class, and the object masks.
@@ -213,13 +212,14 @@ for name, model in models.items():
         three[name, layer, "Grad-CAM"] = M.gradcam(model, x, target, layer=layer)
         three[name, layer, "Grad-CAM++"] = M.gradcam_pp(model, x, target, layer=layer)
         three[name, layer, "Smooth Grad-CAM++"] = smooth_pp(model, x, target, layer=layer)
-    cells = [[(f"{method}\n{layer}" + (f"\nn={N_SAMPLES}, noise level {NOISE}" if method.startswith("Smooth") else ""),
+    cells = [[(f"{method}\n{layer}" + (f"\n{SETTINGS}" if method.startswith("Smooth") else ""),
                three[name, layer, method][i])
               for layer in LAYERS[name] for method in ("Grad-CAM", "Grad-CAM++", "Smooth Grad-CAM++")]
              for i in range(len(PHOTOS))]
     labels = [f"{p.split('.')[0]}\nexplained: {short_label(name, c)}" for p, c in zip(PHOTOS, targets[name])]
     cam_figure(pictures[name], cells, f"16_three_cams_fig1_{name.replace('.', '_')}.png", labels,
-               f"{name}: Grad-CAM, Grad-CAM++, Smooth Grad-CAM++ ({viz.noise_label(NOISE)}) at two layers",
+               f"{name}: Grad-CAM, Grad-CAM++, Smooth Grad-CAM++ (n = {N_SAMPLES}, {viz.noise_label(NOISE)}) "
+               f"at two layers",
                credits(PHOTOS, [name]))
 
 print(f"Smooth Grad-CAM++ (n={N_SAMPLES}, sigma={NOISE}) vs Grad-CAM++, mean over {len(PHOTOS)} photos:")
@@ -301,7 +301,7 @@ for i, axis in enumerate(axes):
     axis.set_title(f"{PHOTOS[masked[i]].split('.')[0]}  (above each bar: pointing game, 0 px)", fontsize=9)
 axes[0].legend(fontsize=7, loc="upper right")
 figure.suptitle("Localisation on the photos with segmentation masks\nGrad-CAM, Grad-CAM++, Smooth Grad-CAM++ "
-                f"(n={N_SAMPLES}, noise level {NOISE})", fontsize=10)
+                f"({SETTINGS})", fontsize=10)
 figure.supxlabel(credits([PHOTOS[i] for i in masked], models), fontsize=7)
 lesson.save(figure, "16_localisation.png")
 
@@ -447,7 +447,7 @@ for name, model in models.items():
     fig2_cells.append(row)
     fig2_labels.append(f"{name}\n{layer}\nexplained: {short_label(name, target)}")
 cam_figure(fig2_pictures, fig2_cells, "16_feature_maps_fig2.png", fig2_labels,
-           f"Smooth Grad-CAM++ (n={N_SAMPLES}, noise level {NOISE}) of single feature maps at the last feature layer",
+           f"Smooth Grad-CAM++ ({SETTINGS}) of single feature maps at the last feature layer",
            credits([PHOTOS[photo_index]], models))
 
 # %% [markdown]
@@ -494,7 +494,7 @@ for name in NEURON_NETWORKS:
     fig45_cells.append(row)
     fig45_labels.append(f"{name}\n{layer}, filter {k}\n({size}x{size} grid)")
 cam_figure(fig45_pictures, fig45_cells, "16_neurons_figs4_5.png", fig45_labels,
-           f"Smooth Grad-CAM++ (n={N_SAMPLES}, noise level {NOISE}) of selected neurons of one feature map\n"
+           f"Smooth Grad-CAM++ ({SETTINGS}) of selected neurons of one feature map\n"
            "(positions are (row, column) on the layer's grid; each map scaled by its own maximum)",
            credits([PHOTOS[photo_index]], NEURON_NETWORKS))
 
