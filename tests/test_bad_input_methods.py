@@ -246,6 +246,11 @@ def test_uint8_and_negative_images_warn(mnist, digits):
     assert len(range_warnings(lambda: M.vanilla_gradient(mnist, digits - 0.5, 0))) == 1
 
 
+def test_a_small_overshoot_warns_without_the_0_255_hint(mnist, digits):
+    (caught,) = range_warnings(lambda: M.vanilla_gradient(mnist, digits * 1.08, 0))   # e.g. a path leaving [0, 1]
+    assert "max 1.08" in str(caught.message) and "255" not in str(caught.message)
+
+
 def test_rounding_and_models_without_a_range_do_not_warn(mnist, digits):
     rounded = digits.copy()
     rounded[0, 0, 0, 0] = 1.0000001

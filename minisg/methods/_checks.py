@@ -19,6 +19,7 @@ from ..autograd import Tensor
 INT64_MAX = np.iinfo(np.int64).max
 RANGE_TOLERANCE = 1e-5   # of the input range's width: a rounded 1.0000001 is inside [0, 1]
 NOISE_REACH = 10         # noise draws beyond 10 sigma have odds of about 1e-23
+MAX_SAMPLES = 1_000_000  # n and steps: a million samples of one digit already take minutes
 _METHODS_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -39,7 +40,7 @@ def check_seed(seed):
 def check_noise(n, noise_level, stdev):
     """(n, noise_level, stdev) of a smoothed method, checked: n samples >= 1, a noise level
     >= 0, and stdev None (use the noise level) or an absolute sigma >= 0."""
-    n, noise_level = check_int("n", n), check_number("noise_level", noise_level)
+    n, noise_level = check_int("n", n, high=MAX_SAMPLES), check_number("noise_level", noise_level)
     return n, noise_level, None if stdev is None else check_number("stdev", stdev)
 
 
@@ -126,8 +127,9 @@ def check_fits_dtype(name, values, dtype):
 def check_model(model):
     """A model the methods can run: callable on a Tensor, with parameters() (a minisg Module or a
     graph model)."""
-    if not callable(model) or not callable(getattr(model, "parameters", None)):
+    if isinstance(model, type) or not callable(model) or not callable(getattr(model, "parameters", None)):
         hint = f" (load one: minisg.models.load({model!r}))" if isinstance(model, str) else ""
+        hint = " (a class: build one, e.g. model = MyNet())" if isinstance(model, type) else hint
         raise TypeError(f"model: expected a minisg model (an nn.Module or a graph model, callable with "
                         f"parameters()), got {type(model).__name__} {model!r:.80}{hint}")
     return model
@@ -191,7 +193,8 @@ def warn_outside_input_range(model, x):
     smallest, largest = float(x.min()), float(x.max())
     if smallest >= low - tolerance and largest <= high + tolerance:
         return
-    hint = " (pixels in 0..255? divide them by 255)" if high <= 1 and 1 < largest <= 255 else ""
+    eight_bit = high <= 1 and 2 * high < largest <= 255 and smallest >= 0   # 0..255 pixels, not a small overshoot
+    hint = " (pixels in 0..255? divide them by 255)" if eight_bit else ""
     warnings.warn(f"x: expected values in the model's input range [{low:g}, {high:g}], got min {smallest:g}, "
                   f"max {largest:g}{hint}", UserWarning, stacklevel=user_stacklevel())
 
@@ -342,19 +345,26 @@ def check_sizes(name, value, length):
 
 
 def check_method_arguments(method, arguments):
-    """SmoothGrad's **method_kwargs: each must be an argument of the smoothed method (a method
-    taking **kwargs, or one whose signature cannot be read, checks them itself)."""
+    """SmoothGrad's method, called as method(model, x, target, **arguments): each argument must
+    be one of its parameters (a method taking **kwargs, or one whose signature cannot be read,
+    checks them itself), and it must take model, x and target."""
     try:
-        parameters = inspect.signature(method).parameters
+        signature = inspect.signature(method)
     except (TypeError, ValueError):
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    own = [name for name in parameters if name not in ("model", "x", "target", "batch_size")]
-    for name in arguments:
-        if name not in parameters:
-            raise TypeError(f"{name}: expected an argument of the smoothed method "
-                            f"{getattr(method, '__name__', method)!s} (it takes {own}), got {name}=")
+    parameters = signature.parameters
+    name_of = getattr(method, "__name__", method)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        own = [name for name in parameters if name not in ("model", "x", "target", "batch_size")]
+        for name in arguments:
+            if name not in parameters:
+                raise TypeError(f"{name}: expected an argument of the smoothed method {name_of!s} (it takes "
+                                f"{own}), got {name}=")
+    try:
+        signature.bind(None, None, None, **arguments)
+    except TypeError as error:
+        raise TypeError(f"method: expected a function method(model, x, target, **kwargs), got "
+                        f"{name_of!s}{signature} ({error})") from None
 
 
 # ---- layers of CAM methods ---------------------------------------------------------------
