@@ -151,8 +151,17 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
 
     Python floats become float32 unless `dtype` says otherwise; integers stay integers.
     """
+    from .checks import as_array, check_flags
+    check_flags(requires_grad=requires_grad)
     if isinstance(data, Tensor):
         data = data.data
+    kind = data.dtype.kind if hasattr(data, "dtype") else as_array("data", data, "numbers or bools").dtype.kind
+    if kind not in "biuf":                        # strings, objects (None, dicts), complex numbers
+        raise TypeError(f"data: expected numbers or bools, got {type(data).__name__} {data!r:.80}")
+    try:
+        dtype = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected a NumPy dtype (e.g. np.float32), got {dtype!r}") from None
     if dtype is None and not hasattr(data, "dtype"):
         probe = np.asarray(data)
         dtype = np.float32 if probe.dtype.kind == "f" else None
@@ -376,7 +385,9 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
     single_output = isinstance(outputs, Tensor)
     outputs = [outputs] if single_output else list(outputs)
     single_input = isinstance(inputs, Tensor)
-    inputs = [inputs] if single_input else list(inputs)
+    inputs = [inputs] if single_input else list(inputs) if isinstance(inputs, (tuple, list)) else None
+    if inputs is None or not all(isinstance(x, Tensor) for x in inputs):
+        raise TypeError(f"grad: inputs must be a Tensor or a list of Tensors, got {inputs!r:.80}")
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, (Tensor,)) or hasattr(grad_outputs, "shape"):

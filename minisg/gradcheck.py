@@ -13,10 +13,21 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, grad
+from .checks import check_number
 
 
 class GradcheckError(AssertionError):
     pass
+
+
+def _check_arguments(f, inputs, eps, atol, rtol):
+    """gradcheck's settings, before any evaluation of f."""
+    if not callable(f):
+        raise TypeError(f"gradcheck: f must be a function of the inputs, got {f!r:.80}")
+    if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__len__") or len(inputs) == 0:
+        raise ValueError(f"gradcheck: inputs must be a non-empty list of float64 arrays or Tensors, got {inputs!r:.80}")
+    check_number("eps", eps, positive=True)
+    check_number("atol", atol), check_number("rtol", rtol)
 
 
 def _as_float64_inputs(inputs):
@@ -43,6 +54,7 @@ def _loss(f, arrays, cotangents):
 
 def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     """Backprop gradient of sum(u * f(*inputs)) == central differences, for a random u."""
+    _check_arguments(f, inputs, eps, atol, rtol)
     inputs = _as_float64_inputs(inputs)
     outs = _outputs(f, inputs)
     rng = np.random.default_rng(seed)
@@ -72,6 +84,7 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
 
 def gradgradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     """Check second derivatives: gradcheck of x -> d<u, f(x)>/dx built with create_graph=True."""
+    _check_arguments(f, inputs, eps, atol, rtol)
     inputs = _as_float64_inputs(inputs)
     rng = np.random.default_rng(seed + 1)
     outs = _outputs(f, inputs)

@@ -9,6 +9,9 @@ import numpy as np
 from . import backend
 from . import functional as F
 from .autograd import FLOAT_DTYPES, Tensor, is_grad_enabled
+from .checks import (check_flags, check_float_dtype, check_generator, check_int, check_number, check_probability,
+                     check_real, is_int)
+from .window_args import check_pool_padding, padding4, pair
 
 
 class Parameter(Tensor):
@@ -232,7 +235,7 @@ def _truncated_normal(rng, shape, std):
 
 
 def _init_weight(shape, fan_in, init, rng, dtype):
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = check_generator("rng", rng) if rng is not None else np.random.default_rng(0)
     if init == "kaiming":  # PyTorch's default: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
         bound = 1.0 / math.sqrt(fan_in)
         values = rng.uniform(-bound, bound, size=shape)
@@ -249,7 +252,7 @@ def _init_bias(size, fan_in, bias_init, rng, dtype):
         rng = rng if rng is not None else np.random.default_rng(0)
         values = rng.uniform(-bound, bound, size=size)
     else:
-        values = np.full(size, bias_init)
+        values = np.full(size, check_real("bias_init", bias_init))
     return Parameter(backend.default_xp().asarray(values.astype(dtype)))
 
 
@@ -263,12 +266,17 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="kaiming", bias_init=None, rng=None, dtype=np.float32, groups=1):
         super().__init__()
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        if padding == "same":
-            if stride != 1 or kh % 2 == 0 or kw % 2 == 0:
+        check_int("in_channels", in_channels), check_int("out_channels", out_channels)
+        check_flags(bias=bias)
+        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", 1)
+        pair(stride, "stride", "Conv2d", 1)
+        dtype = check_float_dtype("dtype", dtype)
+        if isinstance(padding, str) and padding == "same":
+            if pair(stride, "stride", "Conv2d", 1) != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
                 raise ValueError("Conv2d: padding='same' needs stride 1 and odd kernel sizes")
             padding = (kh // 2, kw // 2)
-        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+        padding4(padding, "Conv2d")
+        if not is_int(groups) or groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups must be an int >= 1 that divides in_channels "
                              f"({in_channels}) and out_channels ({out_channels}), got {groups!r}")
         self.stride, self.padding, self.groups = stride, padding, groups
@@ -292,6 +300,9 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, init="kaiming", bias_init=None,
                  rng=None, dtype=np.float32):
         super().__init__()
+        check_int("in_features", in_features), check_int("out_features", out_features)
+        check_flags(bias=bias)
+        dtype = check_float_dtype("dtype", dtype)
         self.weight = _init_weight((out_features, in_features), in_features, init, rng, dtype)
         self.bias = _init_bias(out_features, in_features, bias_init, rng, dtype) if bias else None
 
@@ -310,11 +321,21 @@ class ReLU(Module):
         return "ReLU()"
 
 
+def _check_pool_arguments(op, kernel_size, stride, padding, ceil_mode):
+    """A pooling layer's arguments, checked when it is built (not at its first forward pass)."""
+    kernel = pair(kernel_size, "kernel_size", op, 1)
+    if stride is not None:
+        pair(stride, "stride", op, 1)
+    check_pool_padding(padding4(padding, op), kernel, op)
+    check_flags(ceil_mode=ceil_mode)
+
+
 class MaxPool2d(Module):
     """F.max_pool2d: padding (int, (rows, cols) or (top, left, bottom, right)) never wins."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
+        _check_pool_arguments("MaxPool2d", kernel_size, stride, padding, ceil_mode)
         self.kernel_size, self.stride = kernel_size, stride
         self.padding, self.ceil_mode = padding, ceil_mode
 
@@ -332,8 +353,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, seed=0):
         super().__init__()
-        self.p = p
-        self.rng = np.random.default_rng(seed)
+        self.p = check_probability("p", p)
+        self.rng = np.random.default_rng(check_int("seed", seed, low=0))
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)
@@ -365,6 +386,8 @@ class AvgPool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
+        _check_pool_arguments("AvgPool2d", kernel_size, stride, padding, ceil_mode)
+        check_flags(count_include_pad=count_include_pad)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -391,6 +414,8 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
         super().__init__()
+        check_int("num_features", num_features), check_number("eps", eps, positive=True)
+        dtype = check_float_dtype("dtype", dtype)
         xp = backend.default_xp()
         self.eps, self.momentum = eps, momentum
         self.weight = Parameter(xp.ones(num_features, dtype=dtype)) if affine else None
@@ -408,7 +433,7 @@ class BatchNorm2d(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = check_real("negative_slope", negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -439,9 +464,10 @@ class ZeroPad2d(Module):
 
     def __init__(self, padding):
         super().__init__()
-        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
-        if len(self.padding) != 4:
-            raise ValueError(f"ZeroPad2d: padding must be an int or (left, right, top, bottom), got {padding!r}")
+        self.padding = (padding,) * 4 if is_int(padding) else tuple(padding) if hasattr(padding, "__len__") else ()
+        if len(self.padding) != 4 or not all(is_int(side) and side >= 0 for side in self.padding):
+            raise ValueError(f"ZeroPad2d: padding must be an int >= 0 or (left, right, top, bottom) of them, got "
+                             f"{padding!r}")
 
     def forward(self, x):
         left, right, top, bottom = self.padding
@@ -472,7 +498,10 @@ class Sequential(Module):
         super().__init__()
         self.layers = OrderedDict()
         for position, item in enumerate(layers):
-            name, layer = item if isinstance(item, tuple) else (str(position), item)
+            name, layer = item if isinstance(item, tuple) and len(item) == 2 else (str(position), item)
+            if not isinstance(name, str) or not callable(layer) or isinstance(layer, type):
+                raise TypeError(f"layers: expected Modules or (name, Module) pairs, got {item!r:.80} at position "
+                                f"{position}")
             if name in self.layers:
                 raise ValueError(f"Sequential: the layer name {name!r} is used twice")
             self.layers[name] = layer

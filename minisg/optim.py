@@ -2,16 +2,28 @@
 import numpy as np
 
 from . import kernels
+from .checks import check_number, check_probability
+
+
+def _checked_params(params):
+    """params (model.parameters(): an iterable of Parameters) as a non-empty list."""
+    from .autograd import Tensor
+    if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
+        hint = " (pass model.parameters())" if callable(getattr(params, "parameters", None)) else ""
+        raise TypeError(f"params: expected a list of Parameters{hint}, got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError("params: expected at least one Parameter, got an empty list")
+    wrong = [p for p in params if not (isinstance(p, Tensor) and p.requires_grad)]
+    if wrong:
+        raise TypeError(f"params: expected Parameters (Tensors with requires_grad=True), got {wrong[0]!r:.80}")
+    return params
 
 
 class Optimizer:
     def __init__(self, params, lr):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError("optimizer: got an empty parameter list")
-        if not lr > 0:
-            raise ValueError(f"optimizer: lr must be > 0, got {lr}")
-        self.lr = lr
+        self.params = _checked_params(params)
+        self.lr = check_number("lr", lr, positive=True)
 
     def zero_grad(self):
         """Forget accumulated gradients (backward() adds into .grad)."""
@@ -35,7 +47,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=0.01, momentum=0.0):
         super().__init__(params, lr)
-        self.momentum = momentum
+        self.momentum = check_probability("momentum", momentum)     # in [0, 1): 1 or more never forgets
         self.velocity = [None] * len(self.params)
 
     def update(self, index, p, grad):
@@ -56,8 +68,10 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(params, lr)
-        self.beta1, self.beta2 = betas
-        self.eps = eps
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas: expected a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}")
+        self.beta1, self.beta2 = (check_probability("betas", beta) for beta in betas)
+        self.eps = check_number("eps", eps, positive=True)
         self.steps = 0
         self.m = [p.xp.zeros_like(p.data) for p in self.params]
         self.v = [p.xp.zeros_like(p.data) for p in self.params]

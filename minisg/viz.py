@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib import colormaps
 
 from . import files
+from .checks import check_finite_array, check_int, check_number, check_real, is_number
 
 BLUE_GRAY_RED = LinearSegmentedColormap.from_list("blue_gray_red", [(0, 0, 1), (0.5, 0.5, 0.5), (1, 0, 0)])
 MODES = ("absolute", "positive", "signed")
@@ -43,7 +44,7 @@ def reduce_channels(saliency, mode="absolute"):
     """(C, H, W) or (H, W) -> (H, W): |M| summed, relu(M) summed, or M summed (signed)."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {list(MODES)}, got {mode!r}")
-    saliency = np.asarray(saliency, dtype=np.float64)
+    saliency = _finite_map("saliency", saliency)
     saliency = saliency[None] if saliency.ndim == 2 else saliency
     if saliency.ndim != 3:
         raise ValueError(f"saliency: expected (C, H, W) or (H, W), got shape {saliency.shape}")
@@ -61,10 +62,12 @@ def to_grayscale(saliency, mode="absolute", percentile=99):
     few outliers do not turn the rest black. A flat map (p == min) gives zeros.
     (N, C, H, W) batches give (N, H, W).
     """
-    if np.ndim(saliency) == 4:
+    saliency = _finite_map("saliency", saliency)
+    if saliency.ndim == 4:
         return _per_image(to_grayscale, saliency, mode, percentile)
     if mode == "signed":
         return diverging(saliency, percentile)
+    percentile = _check_percentile(percentile)
     values = reduce_channels(saliency, mode)
     low, cap = values.min(), np.percentile(values, percentile)
     if cap <= low:
@@ -74,8 +77,10 @@ def to_grayscale(saliency, mode="absolute", percentile=99):
 
 def diverging(saliency, percentile=99):
     """A signed map in [-1, 1]: v / p(|v|), clipped; 0 stays 0. Zeros when p(|v|) == 0."""
-    if np.ndim(saliency) == 4:
+    saliency = _finite_map("saliency", saliency)
+    if saliency.ndim == 4:
         return _per_image(diverging, saliency, percentile)
+    percentile = _check_percentile(percentile)
     values = reduce_channels(saliency, "signed")
     cap = np.percentile(np.abs(values), percentile)
     if cap <= 0:
@@ -83,9 +88,25 @@ def diverging(saliency, percentile=99):
     return np.clip(values / cap, -1, 1)
 
 
+def _finite_map(name, values):
+    """values as a float64 array of at least one finite number (no picture shows NaN)."""
+    values = check_finite_array(values, name)
+    if values.size == 0:
+        raise ValueError(f"{name}: expected at least one value, got shape {values.shape}")
+    return values
+
+
+def _check_percentile(percentile):
+    """The cap's percentile: a number in (0, 100] (0 would cap every map at its minimum)."""
+    if not is_number(percentile) or not 0 < percentile <= 100:
+        error = ValueError if is_number(percentile) else TypeError
+        raise error(f"percentile: expected a number in (0, 100], got {percentile!r}")
+    return float(percentile)
+
+
 def scale01(values):
     """(v - min) / (max - min) in [0, 1]; zeros when the map is flat."""
-    values = np.asarray(values, dtype=np.float64)
+    values = _finite_map("values", values)
     low, high = values.min(), values.max()
     return np.zeros_like(values) if high <= low else (values - low) / (high - low)
 
@@ -96,24 +117,48 @@ def discriminativity(map1, map2, mode="absolute"):
     Each map is first reduced over channels with `mode`. Batches (N, C, H, W) give (N, H, W).
     """
     if np.ndim(map1) == 4:
+        if np.shape(map1) != np.shape(map2):
+            raise ValueError(f"map2: expected the shape of map1 {np.shape(map1)}, got {np.shape(map2)}")
         return np.stack([discriminativity(a, b, mode) for a, b in zip(map1, map2)])
-    return scale01(reduce_channels(map1, mode)) - scale01(reduce_channels(map2, mode))
+    first, second = reduce_channels(map1, mode), reduce_channels(map2, mode)
+    if first.shape != second.shape:
+        raise ValueError(f"map2: expected a map of map1's size {first.shape}, got one of {second.shape}")
+    return scale01(first) - scale01(second)
 
 
 def multiply_by_input(saliency, image):
     """M * x elementwise: the paper's 'x input' variants (zero on black pixels)."""
-    return np.asarray(saliency) * np.asarray(image)
+    saliency, image = _finite_map("saliency", saliency), _finite_map("image", image)
+    try:
+        np.broadcast_shapes(saliency.shape, image.shape)
+    except ValueError:
+        raise ValueError(f"image: expected a shape that fits the map's {saliency.shape}, got {image.shape}") from None
+    return saliency * image
 
 
 def colorize(values, cmap=BLUE_GRAY_RED, vmin=-1.0, vmax=1.0):
     """(H, W) values -> (H, W, 3) RGB in [0, 1] through a colormap."""
-    cmap = colormaps[cmap] if isinstance(cmap, str) else cmap
-    scaled = np.clip((np.asarray(values, dtype=np.float64) - vmin) / (vmax - vmin), 0, 1)
+    cmap = _colormap(cmap)
+    vmin, vmax = check_real("vmin", vmin), check_real("vmax", vmax)
+    if not vmin < vmax:
+        raise ValueError(f"vmax: expected a number above vmin={vmin:g}, got {vmax:g}")
+    scaled = np.clip((_finite_map("values", values) - vmin) / (vmax - vmin), 0, 1)
     return cmap(scaled)[..., :3]
 
 
+def _colormap(cmap):
+    """A matplotlib colormap from its name or itself."""
+    if isinstance(cmap, str):
+        if cmap not in colormaps:
+            raise ValueError(f"cmap: expected a matplotlib colormap name (e.g. 'jet', 'gray'), got {cmap!r}")
+        return colormaps[cmap]
+    if not callable(cmap):
+        raise TypeError(f"cmap: expected a colormap or its name, got {cmap!r}")
+    return cmap
+
+
 def _gray_image(image):
-    image = np.asarray(image, dtype=np.float64)
+    image = _finite_map("image", image)
     image = image[0] if image.ndim == 3 and image.shape[0] == 1 else image
     if image.ndim == 3:                                   # (3, H, W) colour: to (H, W, 3)
         return np.clip(np.moveaxis(image, 0, -1), 0, 1)
@@ -127,10 +172,19 @@ def overlay_cam(image, cam, alpha=0.5, cmap="jet"):
     """
     if np.ndim(cam) == 3:
         return np.stack([overlay_cam(i, c, alpha, cmap) for i, c in zip(image, cam)])
-    cam = np.asarray(cam, dtype=np.float64)
+    cam = _finite_map("cam", cam)
+    if cam.ndim != 2:
+        raise ValueError(f"cam: expected an (H, W) map or an (N, H, W) batch, got shape {cam.shape}")
+    alpha = check_real("alpha", alpha)
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha: expected a number in [0, 1] (the heatmap's share), got {alpha!r}")
+    gray = _gray_image(image)
+    if gray.shape[:2] != cam.shape:
+        raise ValueError(f"image: expected the cam's size {cam.shape} ((H, W), (1, H, W) or (3, H, W)), got "
+                         f"shape {np.shape(image)}")
     peak = cam.max()
     heat = colorize(cam / peak if peak > 0 else np.zeros_like(cam), cmap, 0.0, 1.0)
-    return (1 - alpha) * _gray_image(image) + alpha * heat
+    return (1 - alpha) * gray + alpha * heat
 
 
 def colorbar(figure, image, axes, label, fontsize=7, location=None, fraction=0.046, cax=None):
@@ -184,6 +238,10 @@ def method_title(method, settings=None, separator="\n"):
 
     method: a key of METHOD_NAMES, or any name (used as given); settings: the method's keyword
     arguments (n, noise_level, steps, patch, stride, layer; others, such as seed, are left out)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method: expected a method's name (str), got {method!r}")
+    if settings is not None and not isinstance(settings, dict):
+        raise TypeError(f"settings: expected None or a dict of the method's keyword arguments, got {settings!r}")
     parts = [_SETTING_WORDS[key].format(100 * value if key == "noise_level" else value)
              for key, value in (settings or {}).items() if key in _SETTING_WORDS]
     name = METHOD_NAMES.get(method, method)
@@ -192,7 +250,7 @@ def method_title(method, settings=None, separator="\n"):
 
 def noise_label(noise_level):
     """The paper's axis label: the noise level as sigma / (x_max - x_min), in percent."""
-    return rf"$\sigma/(x_{{max}} - x_{{min}})$ = {100 * noise_level:g}%"
+    return rf"$\sigma/(x_{{max}} - x_{{min}})$ = {100 * check_number('noise_level', noise_level):g}%"
 
 
 def _column_scale(maps, signed):
@@ -240,6 +298,7 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
     suffix picks the format (FIGURE_FORMATS).
     Returns the Path.
     """
+    _check_grid_arguments(images, columns, path, titles, row_labels, cell_size, dpi)
     signed_columns = _signed_columns(signed, columns)
     requested = _requested_bars(colorbars, columns)
     named = ([("input", images)] if images is not None else []) + list(columns.items())
@@ -277,6 +336,33 @@ def figure_grid(images, columns, path, titles=None, row_labels=None, title=None,
                  layout.wrapped(scale.label, first, last), location="bottom",
                  cax=figure.add_axes(layout.bar(first, last)))
     return _save_atomically(figure, Path(path), dpi)
+
+
+MAX_CELL_INCHES, MAX_DPI = 20, 1200   # beyond these a figure has more pixels than matplotlib draws
+
+
+def _check_grid_arguments(images, columns, path, titles, row_labels, cell_size, dpi):
+    """figure_grid's arguments before any drawing: one error naming the first bad one."""
+    check_figure_path(path, "path")
+    if not isinstance(columns, dict) or not columns:
+        raise TypeError(f"columns: expected a non-empty dict {{name: N maps}}, got {columns!r:.80}")
+    for name, maps in [("images", images)] * (images is not None) + list(columns.items()):
+        label = name if name == "images" else f"columns[{name!r}]"
+        if isinstance(maps, (str, bytes)) or not hasattr(maps, "__len__") or len(maps) == 0:
+            raise TypeError(f"{label}: expected a non-empty sequence of maps (one per row), got {maps!r:.80}")
+        for row, values in enumerate(maps):
+            if _finite_map(f"{label}[{row}]", values).ndim not in (2, 3):
+                raise ValueError(f"{label}[{row}]: expected an (H, W), (H, W, 3) or (C, H, W) map, got shape "
+                                 f"{np.shape(values)}")
+    for name, texts in (("titles", titles), ("row_labels", row_labels)):
+        if texts is not None and (isinstance(texts, str) or not hasattr(texts, "__len__")):
+            raise TypeError(f"{name}: expected a list of strings, got {texts!r:.80}")
+    rows = len(next(iter(columns.values())))
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels: expected {rows} labels (one per row), got {len(row_labels)}")
+    if not 0 < check_number("cell_size", cell_size, positive=True) <= MAX_CELL_INCHES:
+        raise ValueError(f"cell_size: expected a number of inches in (0, {MAX_CELL_INCHES}], got {cell_size!r}")
+    check_int("dpi", dpi, high=MAX_DPI)
 
 
 class _GridLayout:
@@ -396,7 +482,7 @@ FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf",
 
 def check_figure_path(path, argument="out"):
     """Refuse, before any work, a figure path that cannot be written or has an unknown suffix."""
-    return files.check_output_path(path, argument, suffixes=FIGURE_FORMATS)
+    return files.check_output_path(files.as_path(path, argument), argument, suffixes=FIGURE_FORMATS)
 
 
 def _save_atomically(figure, path, dpi):

@@ -168,7 +168,7 @@ def test_dropout_is_inverted_and_off_in_eval():
     assert set(np.unique(y)) == {0.0, 2.0}
     assert abs(y.mean() - 1.0) < 0.1
     assert F.dropout(x, 0.5, False) is x
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"p: expected a number in \[0, 1\), got 1.0"):
         F.dropout(x, 1.0)
 
 

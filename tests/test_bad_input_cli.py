@@ -111,9 +111,24 @@ CASES = [
     (["check", "06", "--file", "missing.py"],
      "--file: expected a readable file, got 'missing.py', which does not exist"),
     (["check", "06", "--file", "sub"], "--file: expected a readable file, got 'sub', which is a folder"),
-    (["check", "06", "--time-limit", "0"], "--time-limit: expected a finite number > 0, got 0"),
-    (["check", "06", "--time-limit", "nan"], "--time-limit: expected a finite number > 0, got nan"),
-    (["check", "06", "--time-limit", "-1"], "--time-limit: expected a finite number > 0, got -1"),
+    (["check", "06", "--time-limit", "0"], "--time-limit: expected a finite number > 0 and <= 86,400, got 0"),
+    (["check", "06", "--time-limit", "nan"], "--time-limit: expected a finite number > 0 and <= 86,400, got nan"),
+    (["check", "06", "--time-limit", "-1"], "--time-limit: expected a finite number > 0 and <= 86,400, got -1"),
+    (["check", "06", "--time-limit", "1e300"], "--time-limit: expected a finite number > 0 and <= 86,400, got 1e300"),
+    (["exercises", "06", "--dest", "digit.png/x"], "--dest: expected a folder, got 'digit.png/x', under the file "
+                                                   "'digit.png'"),
+    (["explain", "digit.png", "--out", ""], "--out: expected a path, got ''"),
+    (["explain", "digit.png", "--model", ""], "--model: expected a path, got ''"),
+    (["evaluate", "--out", " "], "--out: expected a path, got ' '"),
+    (["demo", "--out", ""], "--out: expected a path, got ''"),
+    (["train", "--out", ""], "--out: expected a path, got ''"),
+    (["exercises", "06", "--dest", ""], "--dest: expected a path, got ''"),
+    (["evaluate-model", ""], "model: expected a path, got ''"),
+    (["explain", "digit.png", "--model", "missing.npz"], "--model missing.npz: checkpoint missing.npz does not exist"),
+    (["explain", "digit.png", "--model", "notes.txt"], "--model notes.txt: checkpoint notes.txt is not a minisg "
+                                                       "checkpoint"),
+    (["demo", "--model", "sub"], "--model sub: checkpoint sub is a folder, not a file"),
+    (["evaluate-model", "notes.txt"], "model notes.txt: checkpoint notes.txt is not a minisg checkpoint"),
 ]
 
 
@@ -264,7 +279,7 @@ def test_minisg_debug_shows_the_traceback(monkeypatch):
 
 @pytest.mark.parametrize("argv, says", [
     (["train", "--lr", "inf", "--out", "net.npz"], "minisg train: error: --lr: expected a finite number > 0, got inf"),
-    (["evaluate-model", "renamed_text.npz"], "minisg evaluate-model: error: checkpoint renamed_text.npz"),
+    (["evaluate-model", "renamed_text.npz"], "minisg evaluate-model: error: model renamed_text.npz: checkpoint renamed_text.npz"),
 ])
 def test_no_traceback_reaches_the_terminal(folder, argv, says):
     (folder / "notes.txt").rename(folder / "renamed_text.npz")

@@ -95,7 +95,7 @@ def test_two_digit_image_names_each_bad_argument(arguments, message):
     (dict(digit_class="3"), r"digit_class: expected an int from 0 to 9, got '3'"),
     (dict(digit_class=3, nth=-1), r"nth: expected an int >= 0, got -1"),
     (dict(digit_class=3, nth=1.5), r"nth: expected an int >= 0, got 1.5"),
-    (dict(digit_class=3, nth=5000), r"split 'test' has \d+ images of class 3, asked for number 5000"),
+    (dict(digit_class=3, nth=5000), r"nth: expected an index below \d+ \(the images of class 3 in split 'test'\), got 5000"),
 ])
 def test_find_digit_names_each_bad_argument(arguments, message):
     raises((TypeError, ValueError), message, lambda: data.find_digit(**arguments))
@@ -106,8 +106,11 @@ def test_find_digit_names_each_bad_argument(arguments, message):
 @pytest.mark.parametrize("arguments, error, message", [
     (dict(images=[1, 2, 3, 4]), TypeError, r"images: expected an array with one row per example, got list"),
     (dict(labels=np.float64(3.0)), TypeError, r"labels: expected an array with one row per example"),
-    (dict(labels=np.zeros(3)), ValueError, r"images and labels differ in length: 4 vs 3"),
-    (dict(batch_size=2.0), ValueError, r"batch_size: expected an int >= 1, got 2.0"),
+    (dict(labels=np.zeros(3)), ValueError, r"labels: expected one label per image \(4\), got 3"),
+    (dict(batch_size=2.0), TypeError, r"batch_size: expected an int >= 1, got 2.0"),
+    (dict(batch_size=True), TypeError, r"batch_size: expected an int >= 1, got True"),
+    (dict(labels=np.array(["a"] * 4)), TypeError, r"labels: expected numeric labels .*got dtype <U1"),
+    (dict(rng=None), TypeError, r"rng: expected a numpy.random.Generator .*got NoneType None"),
     (dict(shuffle="yes"), TypeError, r"shuffle: expected True or False, got 'yes'"),
     (dict(drop_last=1), TypeError, r"drop_last: expected True or False, got 1"),
     (dict(rng=0), TypeError, r"rng: expected a numpy.random.Generator .*got int"),
@@ -191,3 +194,60 @@ def test_unknown_networks_and_classes_are_named():
     raises(TypeError, r"class: expected a class name \(str\) or an output index \(int\), got 2.5",
            lambda: networks.class_index(SQUEEZENET, 2.5, NAMES))
     raises(TypeError, r"directory: expected a file path", lambda: networks.labels(SQUEEZENET, directory=5))
+
+
+# ---------------------------------------------------------------------------- noise helpers
+
+IMAGES = np.random.default_rng(0).random((4, 1, 6, 6))
+GENERATOR = "numpy.random.Generator"
+
+
+def draw():
+    return np.random.default_rng(0)
+
+
+def noisy(**changes):
+    """data.gaussian_noise of IMAGES with sigma 1, some arguments changed."""
+    arguments = {"images": IMAGES, "sigmas": np.ones(4), "rng": draw(), **changes}
+    return lambda: data.gaussian_noise(**arguments)
+
+
+FLOAT_DTYPE = r"dtype: expected float32 or float64 "
+MILLION = "expected an int from 1 to 1,000,000, got "
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: data.add_noise(IMAGES, 0.1, None), TypeError, rf"rng: expected a {GENERATOR} .*got NoneType None"),
+    (lambda: data.add_noise(IMAGES, 0.1, 5), TypeError, rf"rng: expected a {GENERATOR} .*got int 5"),
+    (lambda: data.add_noise(IMAGES, "0.1", draw()), TypeError, r"noise_level: expected a finite number >= 0, got '0.1'"),
+    (lambda: data.add_noise(IMAGES, True, draw()), TypeError, r"noise_level: expected a finite number >= 0, got True"),
+    (lambda: data.add_noise(IMAGES, np.ones(4), draw()), TypeError, r"noise_level: expected a finite .*got array"),
+    (lambda: data.add_noise(None, 0.1, draw()), TypeError, r"images: expected a numeric \(N, \.\.\.\) array.*got NoneType"),
+    (lambda: data.add_noise(IMAGES[:0], 0.1, draw()), ValueError, r"images: expected at least one image .*\(0, 1, 6, 6\)"),
+    (lambda: data.add_noise(np.full((2, 3), np.nan), 0.1, draw()), ValueError, r"images: expected finite values, got "
+                                                                                r"NaN or inf in 6 of 6"),
+    (lambda: data.add_noise(IMAGES.astype(complex), 0.1, draw()), TypeError, r"images: expected .*got dtype complex128"),
+    (lambda: data.noise_stdevs(IMAGES, -1), ValueError, r"noise_level: expected a finite number >= 0, got -1"),
+    (lambda: data.noise_stdevs(IMAGES, float("nan")), ValueError, r"noise_level: expected a finite number >= 0, got nan"),
+    (lambda: data.noise_stdevs(IMAGES, 1e300, dtype=np.float32), ValueError,
+     r"noise_level: expected finite noise stdevs >= 0, got 1e\+300, which gives sigmas array\(\[inf"),
+    (lambda: data.noise_stdevs(IMAGES, 0.1, dtype=np.int32), TypeError, FLOAT_DTYPE + r".*got <class 'numpy.int32'>"),
+    (lambda: data.noise_stdevs("abc", 0.1), TypeError, r"images: expected a numeric .*got str 'abc'"),
+    (noisy(sigmas=np.ones(3)), ValueError, r"sigmas: expected 4 noise stdevs, one per image, got shape \(3,\)"),
+    (noisy(sigmas=None), TypeError, r"sigmas: expected 4 noise stdevs, one per image, got NoneType None"),
+    (noisy(sigmas=-np.ones(4)), ValueError, r"sigmas: expected finite noise stdevs >= 0, got array\(\[-1\."),
+    (noisy(sigmas=np.full(4, np.nan)), ValueError, r"sigmas: expected finite noise stdevs >= 0, got array\(\[nan"),
+    (noisy(copies=0), ValueError, "copies: " + MILLION + "0"),
+    (noisy(copies=1.5), TypeError, "copies: " + MILLION + "1.5"),
+    (noisy(copies=2 ** 70), ValueError, "copies: " + MILLION + str(2 ** 70)),
+    (noisy(dtype="abc"), TypeError, FLOAT_DTYPE + r".*got 'abc'"),
+    (noisy(rng=np.random.RandomState(0)), TypeError, rf"rng: expected a {GENERATOR} .*got RandomState"),
+])
+def test_the_noise_helpers_name_each_bad_argument(call, error, message):
+    raises(error, message, call)
+
+
+@pytest.mark.parametrize("arguments", [dict(n=2**70), dict(n=2, canvas=2**40)])
+def test_scenes_too_big_for_memory_are_named_before_any_allocation(arguments):
+    raises(ValueError, r"n, canvas: expected at most 2,147,483,648 pixels in all \(8 GiB of float32\), "
+                       r"got n=", lambda: data.make_scenes(**arguments))

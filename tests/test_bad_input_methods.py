@@ -122,6 +122,19 @@ BAD_ARGUMENTS = [
     (lambda m, x: M.guided_gradcam(m, x, 0, layer=["relu2"]), ValueError, "layer", "['relu2']"),
     (lambda m, x: M.vanilla_gradient("mnist_cnn", x, 0), TypeError, "model", "models.load('mnist_cnn')"),
     (lambda m, x: M.occlusion(None, x, 0), TypeError, "model", "None"),
+    *[(lambda m, x, f=method: f(nn.Linear, x, 0), TypeError, "model", "a class: build one")
+      for method in M.METHODS.values()],
+    (lambda m, x: M.smoothgrad(m, x, 0, n=2 ** 70), ValueError, "n", "from 1 to 1,000,000, got " + str(2 ** 70)),
+    (lambda m, x: M.smooth_gradcam_pp(m, x, 0, n=2 ** 70), ValueError, "n", str(2 ** 70)),
+    (lambda m, x: M.integrated_gradients(m, x, 0, steps=10 ** 7), ValueError, "steps", "1,000,000, got 10000000"),
+    (lambda m, x: M.path_points_and_weights(2 ** 70), ValueError, "steps", str(2 ** 70)),
+    (lambda m, x: M.smoothgrad(m, x, 0, n=2, method=lambda model, images, target: np.full(images.shape, np.nan)),
+     ValueError, "method", "expected finite maps, got NaN or inf in 256 of 256"),   # 2 images x 2 samples
+    (lambda m, x: M.smoothgrad(m, x, 0, n=2, noise_level=0.0, method=lambda model, images, target: None),
+     TypeError, "method", "expected maps shaped like its input (2, 1, 8, 8), got NoneType None"),
+    (lambda m, x: M.smoothgrad(m, x, 0, n=2, method=lambda model: 0), TypeError, "method",
+     "expected a function method(model, x, target, **kwargs), got <lambda>(model)"),
+    (lambda m, x: M.smoothgrad(m, x, 0, method=nn.Linear), TypeError, "method", "got the class Linear"),
 ]
 
 

@@ -149,6 +149,9 @@ BROKEN = {
                                       r"meta field 'architecture_args': expected an object"),
     "a bad architecture argument": (dict(meta=lambda m: m.update(architecture_args={"seed": "abc"})),
                                     r"'architecture_args' \{'seed': 'abc'\} do not build 'mnist_cnn'"),
+    "a dropout that is no probability": (dict(meta=lambda m: m.update(architecture_args={"dropout": "x"})),
+                                         r"'architecture_args' \{'dropout': 'x'\} do not build 'mnist_cnn': "
+                                         r"dropout: expected a number in \[0, 1\), got 'x'"),
     "input shape of another model": (dict(meta=lambda m: m.update(input_shape=[3, 28, 28])),
                                      r"'input_shape': \[3, 28, 28\] does not fit the architecture"),
     "input range reversed": (dict(meta=lambda m: m.update(input_range=[1, 0])),
@@ -384,3 +387,69 @@ def test_scene_training_stops_the_same_way(tmp_path):
         train.train(tiny_config(tmp_path / "scenes.npz", task="scenes", lr=1e30, max_steps=6, train_subset=96,
                                 eval_subset=20), log=lambda *_: None)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- save, builders, registry
+
+@pytest.mark.parametrize("state, message", [
+    ("abc", r"optimizer_state: expected None or a dict of arrays \(Optimizer.state_dict\(\)\), got str 'abc'"),
+    ([1, 2], r"optimizer_state: expected None or a dict of arrays .*got list \[1, 2\]"),
+    ({"m.0": [[1.0], [1.0, 2.0]]}, r"optimizer_state: expected a dict of numeric arrays, got \[\[1.0\], \[1.0, 2.0\]\] "
+                                   r"for key 'm.0'"),
+    ({"m.0": "x"}, r"optimizer_state: expected a dict of numeric arrays, got 'x' for key 'm.0'"),
+])
+def test_save_names_a_bad_optimizer_state_and_writes_nothing(tmp_path, state, message):
+    with pytest.raises(TypeError, match=message):
+        models.save(models.mnist_cnn(), tmp_path / "net.npz", optimizer_state=state)
+    assert not (tmp_path / "net.npz").exists()
+
+
+def test_save_never_writes_into_the_shipped_models_nor_a_non_npz_file(tmp_path):
+    from minisg.files import OutputPathError
+    shipped = models.MODELS_DIR / "never_written_by_a_test.npz"
+    try:
+        with pytest.raises(OutputPathError, match=r"path .*never_written_by_a_test.npz: is in the folder of the "
+                                                  r"checkpoints shipped with minisg"):
+            models.save(models.mnist_cnn(), shipped)
+    finally:
+        shipped.unlink(missing_ok=True)
+    with pytest.raises(OutputPathError, match=r"path .*net.txt: cannot write a .txt file; expected one of .npz"):
+        models.save(models.mnist_cnn(), tmp_path / "net.txt")
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(seed=-1), ValueError, r"seed: expected an int >= 0, got -1"),
+    (dict(seed=1.5), TypeError, r"seed: expected an int >= 0, got 1.5"),
+    (dict(dropout=1.5), ValueError, r"dropout: expected a number in \[0, 1\), got 1.5"),
+    (dict(dropout=float("nan")), ValueError, r"dropout: expected a number in \[0, 1\), got nan"),
+    (dict(dropout="a"), TypeError, r"dropout: expected a number in \[0, 1\), got 'a'"),
+    (dict(dtype="abc"), TypeError, r"dtype: expected float32 or float64 .*got 'abc'"),
+    (dict(dtype=np.int32), TypeError, r"dtype: expected float32 or float64 .*got <class 'numpy.int32'>"),
+])
+def test_mnist_cnn_names_a_bad_argument(arguments, error, message):
+    with pytest.raises(error, match=message):
+        models.mnist_cnn(**arguments)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda tmp: models.load(""), ValueError, r"name_or_path: expected a shipped model's name .*got ''"),
+    (lambda tmp: models.register_architecture(3, models.mnist_cnn), TypeError,
+     r"name: expected an architecture name \(a non-empty str\), got 3"),
+    (lambda tmp: models.register_architecture("mine", None), TypeError, r"builder: expected a function .*got None"),
+    (lambda tmp: models.load_arrays(tmp / "missing.npz"), models.CheckpointError, r"missing.npz does not exist"),
+    (lambda tmp: models.load_arrays(tmp), models.CheckpointError, r"is a folder, not a file"),
+    (lambda tmp: models.save_arrays(tmp / "a.npz", [1, 2]), TypeError, r"arrays: expected a dict of name: array, got list"),
+    (lambda tmp: models.save_arrays(tmp, {"a": np.zeros(2)}), ValueError, r"path .*: is a folder; expected a file path"),
+])
+def test_the_checkpoint_helpers_name_a_bad_argument(tmp_path, call, error, message):
+    with pytest.raises(error, match=message):
+        call(tmp_path)
+
+
+def test_an_empty_onnx_file_is_named_as_empty(tmp_path):
+    pytest.importorskip("onnx")
+    from minisg.models.onnx_import import OnnxImportError
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(OnnxImportError, match=r"empty.onnx': not a readable ONNX file \(it holds no graph: the file "
+                                              r"is empty\)"):
+        models.load(tmp_path / "empty.onnx")

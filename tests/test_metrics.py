@@ -362,3 +362,30 @@ def test_errors_name_the_argument():
         metrics.insertion_curve(model, x, maps, 0, baseline="gray")
     with pytest.raises(ValueError, match="a"):
         metrics.spearman([1.0, np.nan], [1.0, 2.0])
+
+
+# ---- bad input: the model and the method are named too (issue 16) ---------------------------
+
+def _mnist_and_digits():
+    from minisg import data, models
+    return models.load("mnist_cnn"), data.load_mnist("test")[0][:2]
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m, x: metrics.deletion_curve(m, np.zeros((2, 1, 32, 32)), np.zeros((2, 1, 32, 32)), 0, steps=4), ValueError,
+     r"x: expected shape \(N, 1, 28, 28\) for this model \(its input_shape\), got \(2, 1, 32, 32\)"),
+    (lambda m, x: metrics.insertion_curve("mnist_cnn", x, np.zeros(x.shape), 0, steps=4), TypeError,
+     r"model: expected a minisg model .*got str 'mnist_cnn'"),
+    (lambda m, x: metrics.model_scores(None, x, 0), TypeError, r"model: expected a minisg model .*got NoneType None"),
+    (lambda m, x: metrics.model_scores(m, np.zeros((2, 3, 28, 28)), 0), ValueError,
+     r"images: expected shape \(N, 1, 28, 28\) for this model .*got \(2, 3, 28, 28\)"),
+    (lambda m, x: metrics.cascading_randomisation(m, "vanilla", x[:1], 0), TypeError,
+     r"method: expected a function method\(model, x, target, \*\*kwargs\) .*got 'vanilla'"),
+    (lambda m, x: metrics.cascading_randomisation(m, None, x[:1], 0), TypeError, r"method: expected a function .*got None"),
+    (lambda m, x: metrics.cascading_randomisation(m, minisg.methods.vanilla_gradient, x[:1], 0, seed=-1), ValueError,
+     r"seed: expected an int >= 0, got -1"),
+])
+def test_the_model_method_and_images_of_a_metric_are_named(call, error, message):
+    model, digits = _mnist_and_digits()
+    with pytest.raises(error, match=message):
+        call(model, digits)

@@ -105,9 +105,9 @@ def test_adam_minimises_a_quadratic():
 
 
 def test_optimizer_argument_errors():
-    with pytest.raises(ValueError, match="empty parameter list"):
+    with pytest.raises(ValueError, match="params: expected at least one Parameter, got an empty list"):
         optim.Adam([])
-    with pytest.raises(ValueError, match="lr must be > 0, got -1"):
+    with pytest.raises(ValueError, match="lr: expected a finite number > 0, got -1"):
         optim.SGD([nn.Parameter(np.zeros(1))], lr=-1)
 
 

@@ -191,3 +191,66 @@ def test_method_titles_name_the_method_and_its_settings():
         "SmoothGrad(IG)\nn = 5, 30% noise, 25 steps"
     from minisg import methods
     assert set(methods.METHODS) <= set(viz.METHOD_NAMES)                 # every method has a name for figures
+
+
+# ---- bad input: one error naming the argument and its value (issue 16) ----------------------
+
+MAP = np.random.default_rng(0).standard_normal((1, 6, 6))
+GRAY = np.random.default_rng(1).random((6, 6))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: viz.to_grayscale("abc"), ValueError, r"saliency: expected an array of numbers, got dtype <U3"),
+    (lambda: viz.to_grayscale(np.full((1, 6, 6), np.nan)), ValueError, r"saliency: expected finite values, got 36 NaN"),
+    (lambda: viz.diverging([[1.0, 2.0], [3.0]]), ValueError, r"saliency: expected an array of numbers, got a list that "
+                                                             r"is no regular array"),
+    (lambda: viz.scale01(np.zeros((0, 3))), ValueError, r"values: expected at least one value, got shape \(0, 3\)"),
+    (lambda: viz.to_grayscale(MAP, percentile=101), ValueError, r"percentile: expected a number in \(0, 100\], got 101"),
+    (lambda: viz.diverging(MAP, percentile=0), ValueError, r"percentile: expected a number in \(0, 100\], got 0"),
+    (lambda: viz.to_grayscale(MAP, percentile="99"), TypeError, r"percentile: expected a number in \(0, 100\], got '99'"),
+    (lambda: viz.diverging(MAP, percentile=None), TypeError, r"percentile: expected a number in \(0, 100\], got None"),
+    (lambda: viz.discriminativity(MAP, np.zeros((1, 3, 3))), ValueError, r"map2: expected a map of map1's size \(6, 6\)"),
+    (lambda: viz.multiply_by_input(MAP, np.zeros((3, 5, 5))), ValueError, r"image: expected a shape that fits the map's "
+                                                                         r"\(1, 6, 6\), got \(3, 5, 5\)"),
+    (lambda: viz.multiply_by_input(MAP, None), ValueError, r"image: expected an array of numbers, got dtype object"),
+    (lambda: viz.overlay_cam(None, GRAY), ValueError, r"image: expected an array of numbers, got dtype object"),
+    (lambda: viz.overlay_cam(GRAY, np.zeros((5, 5))), ValueError, r"image: expected the cam's size \(5, 5\)"),
+    (lambda: viz.overlay_cam(GRAY, np.full((6, 6), np.nan)), ValueError, r"cam: expected finite values"),
+    (lambda: viz.overlay_cam(GRAY, GRAY, alpha=2), ValueError, r"alpha: expected a number in \[0, 1\] .*got 2"),
+    (lambda: viz.overlay_cam(GRAY, GRAY, alpha=float("nan")), ValueError, r"alpha: expected a finite number, got nan"),
+    (lambda: viz.overlay_cam(GRAY, GRAY, cmap="bogus"), ValueError, r"cmap: expected a matplotlib colormap name .*'bogus'"),
+    (lambda: viz.overlay_cam(GRAY, GRAY, cmap=3), TypeError, r"cmap: expected a colormap or its name, got 3"),
+    (lambda: viz.colorize(GRAY, vmin=1, vmax=-1), ValueError, r"vmax: expected a number above vmin=1, got -1"),
+    (lambda: viz.colorize(GRAY, vmin="a"), TypeError, r"vmin: expected a finite number, got 'a'"),
+    (lambda: viz.noise_label(None), TypeError, r"noise_level: expected a finite number >= 0, got None"),
+    (lambda: viz.noise_label(float("nan")), ValueError, r"noise_level: expected a finite number >= 0, got nan"),
+    (lambda: viz.method_title(None), TypeError, r"method: expected a method's name \(str\), got None"),
+    (lambda: viz.method_title("smoothgrad", settings=[1]), TypeError, r"settings: expected None or a dict .*got \[1\]"),
+    (lambda: viz.check_figure_path(None), TypeError, r"out: expected a file path .*got None"),
+])
+def test_a_bad_argument_is_named_with_its_value(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(columns=[GRAY]), TypeError, r"columns: expected a non-empty dict \{name: N maps\}, got \["),
+    (dict(columns={}), TypeError, r"columns: expected a non-empty dict"),
+    (dict(columns={"a": []}), TypeError, r"columns\['a'\]: expected a non-empty sequence of maps"),
+    (dict(columns={"a": [GRAY, None]}), ValueError, r"columns\['a'\]\[1\]: expected an array of numbers, got dtype object"),
+    (dict(columns={"a": [np.full((6, 6), np.nan)]}), ValueError, r"columns\['a'\]\[0\]: expected finite values"),
+    (dict(columns={"a": [np.zeros((2, 2, 6, 6))]}), ValueError, r"columns\['a'\]\[0\]: expected an \(H, W\), \(H, W, 3\) "
+                                                               r"or \(C, H, W\) map, got shape \(2, 2, 6, 6\)"),
+    (dict(path=None), TypeError, r"path: expected a file path .*got None"),
+    (dict(row_labels=["a", "b"]), ValueError, r"row_labels: expected 1 labels \(one per row\), got 2"),
+    (dict(titles="ab"), TypeError, r"titles: expected a list of strings, got 'ab'"),
+    (dict(cell_size=0), ValueError, r"cell_size: expected a finite number > 0, got 0"),
+    (dict(cell_size=10 ** 6), ValueError, r"cell_size: expected a number of inches in \(0, 20\], got 1000000"),
+    (dict(dpi=10 ** 6), ValueError, r"dpi: expected an int from 1 to 1,200, got 1000000"),
+    (dict(dpi=1.5), TypeError, r"dpi: expected an int from 1 to 1,200, got 1.5"),
+])
+def test_figure_grid_names_a_bad_argument_before_drawing(tmp_path, arguments, error, message):
+    arguments = {"images": None, "columns": {"a": [GRAY]}, "path": tmp_path / "grid.png", **arguments}
+    with pytest.raises(error, match=message):
+        viz.figure_grid(**arguments)
+    assert not (tmp_path / "grid.png").exists()

@@ -137,8 +137,10 @@ def copy_stubs(lesson, dest=None):
         raise UsageError(f"number: expected a lesson with exercises ({', '.join(lessons_with_stubs())}), "
                          f"got {text!r}")
     dest = Path.cwd() if dest is None else Path(dest)
-    if dest.exists() and not dest.is_dir():
-        raise UsageError(f"--dest: expected a folder, got {str(dest)!r}, which is a file")
+    nearest = next(folder for folder in (dest, *dest.parents) if folder.exists())  # "." always is
+    if not nearest.is_dir():
+        which = "which is a file" if nearest == dest else f"under the file {str(nearest)!r}"
+        raise UsageError(f"--dest: expected a folder, got {str(dest)!r}, {which}")
     targets = [dest / source.name for source in sources]
     existing = [target for target in targets if os.path.lexists(target)]
     if existing:

@@ -1,6 +1,8 @@
 """Shuffled mini-batches for one training epoch."""
 import numpy as np
 
+from ..checks import check_flags, check_generator, check_int
+
 
 def batches(images, labels, batch_size, rng, shuffle=True, drop_last=False):
     """Yield (x, y) mini-batches covering one epoch, in an order drawn from `rng`.
@@ -13,15 +15,13 @@ def batches(images, labels, batch_size, rng, shuffle=True, drop_last=False):
         if not hasattr(array, "shape") or len(array.shape) < 1:
             raise TypeError(f"{name}: expected an array with one row per example, got {type(array).__name__}")
     if len(images) != len(labels):
-        raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name}: expected True or False, got {flag!r}")
-    if shuffle and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), got "
-                        f"{type(rng).__name__}")
+        raise ValueError(f"labels: expected one label per image ({len(images)}), got {len(labels)}")
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"labels: expected numeric labels (class indices, or multi-hot rows), got dtype {labels.dtype}")
+    batch_size = check_int("batch_size", batch_size)
+    check_flags(shuffle=shuffle, drop_last=drop_last)
+    if shuffle:
+        check_generator("rng", rng)
     order = rng.permutation(len(images)) if shuffle else np.arange(len(images))
     return _batch_generator(images, labels, int(batch_size), order, drop_last)
 

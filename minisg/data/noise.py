@@ -6,9 +6,9 @@ batch at a time by ``gaussian_noise_batches`` so that N*n copies are never held 
 draw from a seeded ``numpy.random.Generator`` and say in which dtype they draw: the same seed
 gives different numbers in float32 and float64, so the dtype is part of a seeded result.
 """
-import numbers
-
 import numpy as np
+
+from ..checks import MAX_SAMPLES, check_array, check_float_dtype, check_generator, check_int, check_number
 
 
 def noise_stdevs(images, noise_level, dtype=np.float64):
@@ -16,9 +16,42 @@ def noise_stdevs(images, noise_level, dtype=np.float64):
 
     A constant image gets sigma 0 (no noise).
     """
-    dtype = np.dtype(dtype)
-    flat = np.asarray(images).reshape(len(images), -1).astype(dtype)
-    return dtype.type(noise_level) * (flat.max(axis=1) - flat.min(axis=1))
+    dtype, images = check_float_dtype("dtype", dtype), _checked_images(images)
+    noise_level = check_number("noise_level", noise_level)
+    flat = images.reshape(len(images), -1).astype(dtype)
+    with np.errstate(over="ignore"):
+        sigmas = dtype.type(noise_level) * (flat.max(axis=1) - flat.min(axis=1))
+    return _checked_sigmas(sigmas, len(images), "noise_level", noise_level)
+
+
+def _checked_images(images):
+    """images as a numeric (N, ...) array of at least one finite image."""
+    images = check_array("images", images, expected="a numeric (N, ...) array, axis 0 indexing images")
+    if images.ndim == 0 or len(images) == 0:
+        raise ValueError(f"images: expected at least one image (a numeric (N, ...) array), got shape {images.shape}")
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        raise ValueError(f"images: expected finite values, got NaN or inf in {int((~np.isfinite(images)).sum())} "
+                         f"of {images.size} elements")
+    return images
+
+
+def _checked_sigmas(sigmas, count, name="sigmas", value=None):
+    """One finite sigma >= 0 per image, as an (N,) float array (`name`, `value`: what gave them)."""
+    sigmas = check_array(name, sigmas, expected=f"{count} noise stdevs, one per image")
+    if sigmas.shape != (count,):
+        raise ValueError(f"{name}: expected {count} noise stdevs, one per image, got shape {sigmas.shape}")
+    if not (np.isfinite(sigmas) & (sigmas >= 0)).all():
+        shown = sigmas if value is None else value
+        raise ValueError(f"{name}: expected finite noise stdevs >= 0, got {shown!r:.120}"
+                         + ("" if value is None else f", which gives sigmas {sigmas!r:.80}"))
+    return sigmas
+
+
+def _check_noise_arguments(images, sigmas, rng, copies, dtype):
+    """(images, sigmas, copies, dtype) of gaussian_noise, checked before any draw."""
+    images = _checked_images(images)
+    return (images, _checked_sigmas(sigmas, len(images)), check_generator("rng", rng),
+            check_int("copies", copies, high=MAX_SAMPLES), check_float_dtype("dtype", dtype))
 
 
 def gaussian_noise(images, sigmas, rng, copies=1, dtype=np.float64):
@@ -27,7 +60,7 @@ def gaussian_noise(images, sigmas, rng, copies=1, dtype=np.float64):
     The noise is drawn from `rng` in `dtype` and added in `dtype`, then cast back. Rows
     i*copies ... i*copies + copies - 1 belong to image i.
     """
-    images = np.asarray(images)
+    images, sigmas, rng, copies, dtype = _check_noise_arguments(images, sigmas, rng, copies, dtype)
     return _noisy_rows(images, sigmas, rng, copies, 0, len(images) * copies, dtype)
 
 
@@ -38,9 +71,11 @@ def gaussian_noise_batches(images, sigmas, rng, copies=1, batch_size=256, dtype=
     Generator draws normals as one stream, so rows drawn piece by piece in order are the
     numbers one big draw gives, whatever batch_size is. Only one batch is held at a time.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    images = np.asarray(images)
+    images, sigmas, rng, copies, dtype = _check_noise_arguments(images, sigmas, rng, copies, dtype)
+    return _noise_batches(images, sigmas, rng, copies, check_int("batch_size", batch_size), dtype)
+
+
+def _noise_batches(images, sigmas, rng, copies, batch_size, dtype):
     total = len(images) * copies
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
@@ -65,12 +100,11 @@ def add_noise(images, noise_level, rng):
     The noise is drawn and added in that dtype (training noise on float32 images stays
     float32). noise_level 0 returns an unchanged copy without drawing from `rng`.
     """
-    if not np.isfinite(noise_level) or noise_level < 0:
-        raise ValueError(f"noise_level must be a finite number >= 0, got {noise_level!r}")
-    images = np.asarray(images)
+    noise_level, images = check_number("noise_level", noise_level), _checked_images(images)
+    check_generator("rng", rng)
     dtype = images.dtype if np.issubdtype(images.dtype, np.floating) else np.dtype(np.float32)
     images = images.astype(dtype, copy=True)
     if noise_level == 0 or images.size == 0:
         return images
     draw = np.float64 if dtype == np.float64 else np.float32   # the Generator draws no float16
-    return gaussian_noise(images, noise_stdevs(images, noise_level, dtype), rng, dtype=draw)
+    return gaussian_noise(images, noise_stdevs(images, noise_level, draw), rng, dtype=draw)

@@ -21,6 +21,7 @@ MASK_THRESHOLD = 0.1
 SCENE_GAP = 1
 # make_scenes re-draws the positions of a scene's digits at most this many times.
 MAX_PLACEMENT_TRIES = 100
+MAX_PIXELS = 2**31   # n * height * width of make_scenes: 8 GiB of float32 images
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ def make_scenes(n, split="test", canvas=56, digits=(1, 4), seed=0, same_class=Fa
     """
     n = check_int("n", n)
     height, width = _canvas_shape(canvas)
+    if n * height * width > MAX_PIXELS:
+        raise ValueError(f"n, canvas: expected at most {MAX_PIXELS:,} pixels in all (8 GiB of float32), got n={n} "
+                         f"scenes of {height}x{width}")
     fewest, most = _check_scene_arguments(digits, same_class, distinct_classes)
     rng = np.random.default_rng(check_int("seed", seed, low=0))
     raw_images, raw_labels = raw_split(split, root)
@@ -242,5 +246,6 @@ def find_digit(digit_class, split="test", nth=0, root=None):
     _, labels = raw_split(split, root)
     matches = np.flatnonzero(labels == digit_class)
     if not 0 <= nth < len(matches):
-        raise ValueError(f"split {split!r} has {len(matches)} images of class {digit_class!r}, asked for number {nth}")
+        raise ValueError(f"nth: expected an index below {len(matches)} (the images of class {digit_class} in split "
+                         f"{split!r}), got {nth}")
     return int(matches[nth])

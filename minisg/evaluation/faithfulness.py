@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import parallel
 from ..checks import check_choice, check_int, check_number
-from ..methods._checks import check_target, check_target_range
+from ..methods._checks import check_input_shape, check_model, check_target, check_target_range
 from .inputs import check_finite_array, pool_channels
 
 SCORE_KINDS = ("probability", "logit")
@@ -51,9 +51,10 @@ def model_scores(model, images, target, score="probability", batch_size=256):
 
     images (N, C, H, W); the model runs in eval mode (restored afterwards) in batches.
     """
+    check_model(model)
     check_choice("score", score, SCORE_KINDS)
     check_int("batch_size", batch_size)
-    images = _check_images(images, "images")
+    images = _check_images(images, "images", model)
     target = check_target(target, len(images))
     logits = parallel.logits(model, images, batch_size).astype(np.float64)
     return _target_scores(logits, target, score)
@@ -100,17 +101,20 @@ def _baseline_images(x, baseline, blur_sigma):
         raise ValueError(f"baseline of shape {baseline.shape} cannot be broadcast to x's shape {x.shape}") from None
 
 
-def _check_images(x, name="x"):
+def _check_images(x, name="x", model=None):
+    """Finite (N, C, H, W) images, N >= 1; with a model, of the shape it takes (as the methods check)."""
     x = check_finite_array(x, name)
     if x.ndim != 4 or x.shape[0] == 0:
         raise ValueError(f"{name}: expected (N, C, H, W) images, N >= 1, got shape {x.shape}")
+    if model is not None:
+        check_input_shape(model, x.shape, name)
     return x
 
 
 def _perturbation_curve(model, x, maps, target, steps, baseline, batch_size, score, relevance,
                         blur_sigma, insert):
     """deletion_curve (insert=False) or insertion_curve (insert=True); see their docstrings."""
-    x = _check_images(x)
+    x = _check_images(x, "x", check_model(model))
     check_int("steps", steps)
     check_int("batch_size", batch_size)
     check_choice("score", score, SCORE_KINDS)

@@ -7,8 +7,7 @@ checked by the methods' own checks (minisg/methods/_checks.py).
 """
 import numpy as np
 
-from ..checks import check_choice
-from ..methods._checks import as_array
+from ..checks import as_array, check_choice, check_finite_array  # noqa: F401 (the metrics import it from here)
 
 RELEVANCE_MODES = ("positive", "absolute", "signed")
 
@@ -17,20 +16,6 @@ def as_numpy(value, name="value"):
     """A NumPy array from an array, a list, or a minisg Tensor (CPU or GPU); nested lists of
     uneven lengths are a ValueError naming `name`."""
     return as_array(name, value, "an array of numbers")
-
-
-def check_finite_array(value, name):
-    """float64 copy of `value`; refuses non-numbers and NaN or infinite values."""
-    array = as_numpy(value, name)
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected an array of numbers, got dtype {array.dtype}"
-                         + ("" if array.ndim else f" ({value!r:.80})"))
-    array = array.astype(np.float64)
-    bad = ~np.isfinite(array)
-    if bad.any():
-        raise ValueError(f"{name}: expected finite values, got {int(bad.sum())} NaN or infinite value(s); "
-                         f"a metric of such a map would be meaningless")
-    return array
 
 
 def check_maps(maps, name="maps"):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_int
+from ..methods._checks import check_model
 from .inputs import check_finite_array, check_maps
 
 
@@ -122,6 +124,11 @@ def cascading_randomisation(model, method, x, target, layer_order=None, seed=0, 
     Returns a RandomisationResult with per-step, per-image correlations of absolute and
     signed maps (NaN where a map became constant, e.g. all zero).
     """
+    check_model(model)
+    if not callable(method):
+        raise TypeError(f"method: expected a function method(model, x, target, **kwargs) (e.g. "
+                        f"minisg.methods.vanilla_gradient), got {method!r:.80}")
+    check_int("seed", seed, low=0)
     copied = copy.deepcopy(model)
     copied.load_state_dict(model.state_dict())
     layers = _layers_to_randomise(copied, layer_order)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor
+from ..checks import check_probability, is_number
 from .operands import float_tensor, operands, sum_to
 from .relu_rules import current_relu_rule, relu
 
@@ -198,8 +199,8 @@ def neg(x):
 
 
 def pow(x, exponent):  # noqa: A001 (mirrors torch.pow)
-    if isinstance(exponent, Tensor):
-        raise TypeError("pow: the exponent must be a Python number, not a Tensor")
+    if isinstance(exponent, Tensor) or not is_number(exponent):
+        raise TypeError(f"pow: the exponent must be a Python number, got {exponent!r:.80}")
     return Pow(exponent)(float_tensor("pow", x))
 
 
@@ -250,8 +251,7 @@ def relu6(x):
 def dropout(x, p=0.5, training=True, rng=None):
     """Inverted dropout: zero each element with probability p, scale survivors by 1/(1-p)."""
     x = float_tensor("dropout", x)
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    p = check_probability("p", p)
     if not training or p == 0:
         return x
     rng = rng if rng is not None else np.random.default_rng()

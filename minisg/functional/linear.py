@@ -4,6 +4,7 @@ import numpy as np
 from ..autograd import Function, Tensor, as_tensor
 from .operands import float_tensor, sum_to
 from .shapes import transpose
+from ..window_args import pair
 
 
 def _swap_last(x):
@@ -83,7 +84,7 @@ def upsample_bilinear(x, size):
     x = float_tensor("upsample_bilinear", x)
     if x.ndim != 4:
         raise ValueError(f"upsample_bilinear: needs (N, C, H, W), got shape {x.shape}")
-    out_h, out_w = (size, size) if isinstance(size, int) else tuple(size)
+    out_h, out_w = pair(size, "size", "upsample_bilinear", 1)
     rows = _bilinear_matrix(x.shape[2], out_h, x.xp, x.dtype)       # (OH, H)
     cols = _bilinear_matrix(x.shape[3], out_w, x.xp, x.dtype)       # (OW, W)
     return matmul(matmul(rows, x), transpose(cols))

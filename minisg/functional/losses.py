@@ -5,13 +5,14 @@ from .. import backend
 from ..autograd import Tensor
 from .elementwise import exp, log
 from .operands import float_tensor
-from .reductions import mean, sum  # noqa: A004 (the ops of this package, not the builtins)
+from .reductions import _normalise_axes, mean, sum  # noqa: A004 (the ops of this package, not the builtins)
 from .shapes import getitem
 
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x); the max is subtracted as a constant, so no overflow and exact gradients."""
     x = float_tensor("log_softmax", x)
+    _normalise_axes(axis, x.ndim, "log_softmax")
     shift = Tensor(x.xp.max(x.data, axis=axis, keepdims=True))
     shifted = x - shift
     return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))

@@ -9,6 +9,10 @@ def operands(op, a, b):
     """Two Tensors with one float dtype and broadcastable shapes, or a clear error."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: needs at least one Tensor")
+    for value in (a, b):
+        kind = value.dtype.kind if hasattr(value, "dtype") else np.asarray(value).dtype.kind  # CuPy: no np.asarray
+        if not isinstance(value, Tensor) and kind not in "biuf":
+            raise TypeError(f"{op}: expected a Tensor or numbers as the other operand, got {value!r:.80}")
     a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b = as_tensor(b, like=a)
     if a.dtype != b.dtype:
@@ -69,4 +73,10 @@ def sum_to(x, shape):
 
 
 def broadcast_to(x, shape):
+    try:
+        fits = np.broadcast_shapes(x.shape, tuple(shape)) == tuple(shape)
+    except (TypeError, ValueError):
+        fits = False
+    if not fits:
+        raise ValueError(f"broadcast_to: a tensor of shape {x.shape} cannot be broadcast to {shape!r}")
     return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)

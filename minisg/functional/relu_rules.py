@@ -53,4 +53,6 @@ class ReLU(Function):
 
 
 def relu(x, rule=None):
+    if rule is not None and rule not in RELU_RULES:
+        raise ValueError(f"relu: rule must be None or one of {list(RELU_RULES)}, got {rule!r}")
     return ReLU(rule or current_relu_rule())(float_tensor("relu", x))

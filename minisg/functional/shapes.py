@@ -93,6 +93,8 @@ def transpose(x, axes=None):
 def flatten(x, start_dim=1):
     """Keep the first `start_dim` axes, merge the rest (C, H, W order, as PyTorch)."""
     x = as_tensor(x)
+    if not (is_int(start_dim) and 0 <= start_dim < max(x.ndim, 1)):
+        raise ValueError(f"flatten: start_dim must be an int from 0 to {max(x.ndim, 1) - 1}, got {start_dim!r}")
     return reshape(x, x.shape[:start_dim] + (-1,))
 
 
@@ -141,7 +143,11 @@ class Cast(Function):
 
 def cast(x, dtype):
     x = as_tensor(x)
-    return x if x.dtype == np.dtype(dtype) else Cast(dtype)(x)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"cast: dtype must be a NumPy dtype (e.g. np.float64), got {dtype!r}") from None
+    return x if x.dtype == dtype else Cast(dtype)(x)
 
 
 class Pad(Function):

@@ -13,13 +13,12 @@ import warnings
 import numpy as np
 
 from .. import backend, nn
-from ..checks import check_choice, check_flags, check_int, check_number, is_finite_number, is_int, is_number  # noqa: F401
-from ..autograd import Tensor
+from ..checks import (MAX_SAMPLES, as_array, check_array, check_choice, check_flags, check_int, check_number,  # noqa: F401
+                      is_finite_number, is_int, is_number)
 
 INT64_MAX = np.iinfo(np.int64).max
 RANGE_TOLERANCE = 1e-5   # of the input range's width: a rounded 1.0000001 is inside [0, 1]
 NOISE_REACH = 10         # noise draws beyond 10 sigma have odds of about 1e-23
-MAX_SAMPLES = 1_000_000  # n and steps: a million samples of one digit already take minutes
 _METHODS_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -58,39 +57,6 @@ def check_noise_fits(name, value, sigmas, dtype):
 
 
 # ---- arrays ------------------------------------------------------------------------------
-
-def as_array(name, value, expected):
-    """`value` (a Tensor, a CuPy or NumPy array, nested lists ...) as a NumPy array, or an error
-    naming it: nested lists of uneven lengths are no array."""
-    if isinstance(value, Tensor):
-        value = value.data
-    if hasattr(value, "dtype") and not isinstance(value, np.ndarray):
-        value = backend.to_numpy(value)
-    try:
-        return np.asarray(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name}: expected {expected}, got a {type(value).__name__} that is no regular "
-                         f"array (nested lists of uneven lengths?)") from None
-
-
-def check_array(name, value, ndim=None, kinds="fiu", expected=None):
-    """`value` as a NumPy array whose dtype kind is in `kinds` ("fiu": numbers, "b": bools),
-    with `ndim` axes when given."""
-    expected = expected or (f"a {ndim}-D numeric array" if ndim else "a numeric array")
-    array = as_array(name, value, expected)
-    if array.dtype.kind not in kinds:
-        raise TypeError(f"{name}: expected {expected}, got {_described(value, array)}")
-    if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"{name}: expected {expected}, got shape {array.shape}")
-    return array
-
-
-def _described(value, array):
-    """An array's dtype and shape, else the value's type and repr."""
-    if isinstance(value, np.ndarray) or array.ndim:
-        return f"dtype {array.dtype}, shape {array.shape}"
-    return f"{type(value).__name__} {value!r:.200}"
-
 
 def check_broadcastable(name, value, shape, kinds="fiu"):
     """An array (numbers, or bools with kinds="b") that broadcasts to `shape`."""
@@ -151,23 +117,23 @@ def _first_weighted_layer(model):
     return None
 
 
-def check_input_shape(model, shape):
-    """x's shape (N, C, H, W) against model.input_shape, where None is any size; for a model
-    that records none, against its first conv (channels) or linear layer (C*H*W)."""
+def check_input_shape(model, shape, name="x"):
+    """The (N, C, H, W) shape of the argument `name` against model.input_shape, where None is any
+    size; for a model that records none, against its first conv (channels) or linear layer (C*H*W)."""
     expected = getattr(model, "input_shape", None)
     if expected is not None:
         expected = tuple(expected)
         if len(shape) != len(expected) + 1 or any(e is not None and e != s for e, s in zip(expected, shape[1:])):
             wanted = ", ".join("any" if e is None else str(e) for e in expected)
-            raise ValueError(f"x: expected shape (N, {wanted}) for this model (its input_shape), got {shape}")
+            raise ValueError(f"{name}: expected shape (N, {wanted}) for this model (its input_shape), got {shape}")
         return
     first = _first_weighted_layer(model)
     if isinstance(first, nn.Conv2d) and shape[1] != first.weight.shape[1]:
-        raise ValueError(f"x: the model's first conv layer expects {first.weight.shape[1]} channel(s), "
-                         f"got x with {shape[1]} (shape {shape})")
+        raise ValueError(f"{name}: the model's first conv layer expects {first.weight.shape[1]} channel(s), "
+                         f"got {name} with {shape[1]} (shape {shape})")
     if isinstance(first, nn.Linear) and np.prod(shape[1:]) != first.weight.shape[1]:
-        raise ValueError(f"x: the model's first linear layer expects C*H*W = {first.weight.shape[1]} "
-                         f"values per image, got x of shape {shape}")
+        raise ValueError(f"{name}: the model's first linear layer expects C*H*W = {first.weight.shape[1]} "
+                         f"values per image, got {name} of shape {shape}")
 
 
 def check_input(model, x, dtype):

@@ -29,6 +29,7 @@ def evaluation_mode(model):
     """nn.evaluation_mode for a method's call, which also counts the methods running: one that
     runs inside another (SmoothGrad's method on noisy copies, Guided Grad-CAM's Grad-CAM) gets
     internal inputs, not the user's x, and prepare leaves their range alone."""
+    check_model(model)                           # before its layers are walked
     token = _METHOD_DEPTH.set(_METHOD_DEPTH.get() + 1)
     try:
         with nn.evaluation_mode(model):

@@ -8,7 +8,7 @@ Completeness: sum_i IG_i -> S_c(x) - S_c(x') as m grows.
 """
 import numpy as np
 
-from ._checks import check_baseline, check_choice, check_int
+from ._checks import MAX_SAMPLES, check_baseline, check_choice, check_int
 from ._common import evaluation_mode, input_gradients, model_dtype, prepare
 from ._running import RunningSum, chunk_size, chunks, runs
 
@@ -25,7 +25,7 @@ def path_points_and_weights(steps, rule="right"):
     (PAIR's linspace(0,1,m)/m and captum's trapezoid weights, which sum to (m-1)/m, are neither.)
     """
     check_choice("rule", rule, RULES)
-    steps = check_int("steps", steps)
+    steps = check_int("steps", steps, high=MAX_SAMPLES)
     if rule == "trapezoid" and steps == 1:
         raise ValueError("steps: the trapezoid rule needs steps >= 2 (both ends of the path), got 1")
     k = np.arange(1, steps + 1, dtype=np.float64)

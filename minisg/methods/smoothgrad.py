@@ -15,7 +15,7 @@ of them at once), vargrad keeps Welford's running mean and M2 in float64 (never 
 import numpy as np
 
 from .. import parallel
-from ._checks import check_choice, check_method_arguments, check_noise, check_seed, check_target_range
+from ._checks import check_array, check_choice, check_method_arguments, check_noise, check_seed, check_target_range
 from ._common import evaluation_mode, noise_stdevs, prepare
 from ._running import RunningSum, RunningVariance, noisy_batches, runs
 from .gradients import gradient_x_input, vanilla_gradient
@@ -33,6 +33,9 @@ KINDS = ("mean", "squared", "vargrad")
 
 
 def _resolve_method(method):
+    if isinstance(method, type):
+        raise TypeError(f"method: expected a name in {list(SMOOTHABLE)} or a function method(model, x, target), "
+                        f"got the class {method.__name__}")
     if callable(method):
         return method
     return SMOOTHABLE[check_choice("method", method, SMOOTHABLE)]
@@ -65,10 +68,13 @@ def _rows_of(value, owner, count):
 
 
 def _maps_like(maps, images):
-    """The method's maps for a chunk of noisy images, as an array shaped like them."""
-    maps = np.asarray(maps)
+    """The method's maps for a chunk of images, as a finite numeric array shaped like them."""
+    maps = check_array("method", maps, expected=f"maps shaped like its input {images.shape}")
     if maps.size != images.size:
         raise ValueError(f"method: expected maps shaped like its input {images.shape}, got shape {maps.shape}")
+    if not np.isfinite(maps).all():
+        raise ValueError(f"method: expected finite maps, got NaN or inf in {int((~np.isfinite(maps)).sum())} "
+                         f"of {maps.size} values")
     return maps.reshape(images.shape)
 
 
@@ -106,7 +112,8 @@ def _smoothed(samples, kind, count, n, sigmas):
 
 def smoothgrad(model, x, target=None, method="vanilla", n=50, noise_level=0.15, stdev=None,
                kind="mean", batch_size=None, seed=None, **method_kwargs):
-    """SmoothGrad of `method` (a name in SMOOTHABLE, or a callable method(model, x, target, **kw)).
+    """SmoothGrad of `method` (a name in SMOOTHABLE, or a callable method(model, x, target, **kw)
+    whose maps must be finite and shaped like its x: a NaN map is an error, not a NaN result).
 
     stdev, when given, is an absolute sigma that overrides noise_level. seed: int, None or a
     numpy Generator. The N*n noisy images go to `method` batch_size at a time (None: 256), and
@@ -130,7 +137,7 @@ def smoothgrad(model, x, target=None, method="vanilla", n=50, noise_level=0.15, 
             method_kwargs["batch_size"] = batch_size
         sigmas = noise_stdevs(x, noise_level, stdev)
         if not sigmas.any():                     # every sample would equal x: one clean map
-            clean = np.asarray(method(model, x, target, **method_kwargs))
+            clean = _maps_like(method(model, x, target, **method_kwargs), x)
             return _aggregate(clean[:, None], kind).astype(x.dtype)
         samples = _sample_maps(model, x, target, method, n, sigmas, rng, batch_size, method_kwargs)
         return _smoothed(samples, kind, len(x), n, sigmas).astype(x.dtype)

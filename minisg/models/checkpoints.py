@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, backend, files
+from ..checks import check_float_dtype
 from .checkpoint_meta import check_meta, shape_and_range
 from .paper_cnn import mnist_cnn
 
@@ -41,6 +42,10 @@ ARCHITECTURES = {"mnist_cnn": mnist_cnn}
 
 def register_architecture(name, builder):
     """Let load() rebuild other models (e.g. the scene model) from the name in their meta."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected an architecture name (a non-empty str), got {name!r}")
+    if not callable(builder):
+        raise TypeError(f"builder: expected a function that builds the model (builder(dtype=...)), got {builder!r}")
     ARCHITECTURES[name] = builder
 
 
@@ -55,12 +60,7 @@ OPTIM_PREFIX = "optim."   # arrays of the optimizer state inside a training chec
 def check_load_options(dtype, device):
     """(dtype as np.dtype, device) of a load, checked before any file is read: float32 or float64;
     None, 'cpu' or 'gpu' (a GPU that is not there is named here, not after the load)."""
-    try:
-        resolved = None if dtype is None else np.dtype(dtype)   # np.dtype(None) would be float64
-    except TypeError:
-        resolved = None
-    if resolved is None or resolved.type not in (np.float32, np.float64):
-        raise TypeError(f"dtype: expected float32 or float64 (np.float32, np.float64), got {dtype!r}")
+    resolved = check_float_dtype("dtype", dtype)
     if device is not None:
         if device not in ("cpu", "gpu"):
             raise backend.DeviceError(f"device: expected None, 'cpu' or 'gpu', got {device!r}")
@@ -78,10 +78,35 @@ def save_arrays(path, arrays):
     A crash mid-write leaves any earlier file at `path` intact; the temp file of a killed run is
     removed by the next write to `path`.
     """
-    path = Path(path)
+    path = files.check_output_path(files.as_path(path), "path")
+    if not isinstance(arrays, dict):
+        raise TypeError(f"arrays: expected a dict of name: array, got {type(arrays).__name__}")
     with files.atomic_write(path) as handle:
         np.savez(handle, **arrays)
     return path
+
+
+def in_shipped_models(path):
+    """Whether `path` lies in the folder of the checkpoints shipped with minisg."""
+    return MODELS_DIR.resolve() in Path(path).resolve().parents
+
+
+def _numeric_state(optimizer_state):
+    """An optimizer's state_dict() (None, or a dict of numeric arrays) as {key: array}."""
+    if optimizer_state is None:
+        return {}
+    if not isinstance(optimizer_state, dict):
+        raise TypeError(f"optimizer_state: expected None or a dict of arrays (Optimizer.state_dict()), got "
+                        f"{type(optimizer_state).__name__} {optimizer_state!r:.80}")
+    state = {}
+    for key, value in optimizer_state.items():
+        try:
+            state[key] = np.asarray(backend.to_numpy(value) if hasattr(value, "dtype") else value)
+        except (TypeError, ValueError):
+            state[key] = None                                  # ragged lists: no array
+        if state[key] is None or state[key].dtype.kind not in "biuf":
+            raise TypeError(f"optimizer_state: expected a dict of numeric arrays, got {value!r:.80} for key {key!r}")
+    return state
 
 
 def save(model, path, meta=None, optimizer_state=None):
@@ -90,6 +115,7 @@ def save(model, path, meta=None, optimizer_state=None):
     meta gets, unless it has them: the minisg version, the model's architecture (the builder's
     name, e.g. "mnist_cnn") and its input_shape and input_range. It is checked as load checks it,
     and non-finite weights are refused (ValueError naming them): what save writes, load reads.
+    path: an .npz file outside the folder of the shipped checkpoints (never overwritten).
     optimizer_state: a dict of arrays (Optimizer.state_dict()) stored in the same file as
     ``optim.<key>``, so that weights and optimizer state are replaced together or not at all.
     """
@@ -97,7 +123,11 @@ def save(model, path, meta=None, optimizer_state=None):
         raise TypeError(f"model: expected a minisg Module, got {type(model).__name__}")
     if meta is not None and not isinstance(meta, dict):
         raise TypeError(f"meta: expected a dict of JSON values or None, got {type(meta).__name__}")
-    files.check_output_path(files.as_path(path), "path")
+    path = files.check_output_path(files.as_path(path), "path", {".npz"})
+    if in_shipped_models(path):
+        raise files.OutputPathError(f"path {path}: is in the folder of the checkpoints shipped with minisg "
+                                    f"({MODELS_DIR}), which save never writes; save to another path")
+    optimizer_state = _numeric_state(optimizer_state)
     meta = _completed_meta(model, meta)
     check_meta(meta, where="meta", error=ValueError)
     try:
@@ -109,8 +139,8 @@ def save(model, path, meta=None, optimizer_state=None):
     if bad:
         raise ValueError(f"model: non-finite weights (NaN or inf) in {bad}; not saved to {path}")
     arrays["meta"] = np.array(text)
-    for key, value in (optimizer_state or {}).items():
-        arrays[OPTIM_PREFIX + key] = np.asarray(value)
+    for key, value in optimizer_state.items():
+        arrays[OPTIM_PREFIX + key] = value
     return save_arrays(path, arrays)
 
 
@@ -129,6 +159,9 @@ def _completed_meta(model, meta):
 def resolve(name_or_path):
     """A shipped model's name ('mnist_cnn', ...) or a path -> the checkpoint's Path."""
     text = str(files.as_path(name_or_path, "name_or_path"))
+    if not str(name_or_path).strip():                   # Path("") is ".", the current folder
+        raise ValueError(f"name_or_path: expected a shipped model's name ({', '.join(SHIPPED)}) or a checkpoint "
+                         f"path, got {name_or_path!r}")
     if text in SHIPPED or (not text.endswith(".npz") and (MODELS_DIR / f"{text}.npz").exists()):
         return MODELS_DIR / f"{text}.npz"
     return Path(text)
@@ -136,7 +169,10 @@ def resolve(name_or_path):
 
 def load_arrays(path):
     """{name: array} of an .npz file; CheckpointError naming `path` if it is not a readable one."""
-    path = Path(path)
+    path = files.as_path(path)
+    reason = files.unreadable_reason(path)
+    if reason:
+        raise CheckpointError(f"checkpoint {path} {reason}")
     with open(path, "rb") as handle:
         start = handle.read(6)
     if not start.startswith(ZIP_STARTS):

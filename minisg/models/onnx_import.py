@@ -57,6 +57,9 @@ def load_onnx(path, dtype=np.float32, device=None, card=None):
         proto = onnx.load(str(path))
     except Exception as exc:  # protobuf's DecodeError and friends: the file is not ONNX
         raise OnnxImportError(f"path {str(path)!r}: not a readable ONNX file ({exc})") from exc
+    if not proto.graph.node:             # an empty file parses as an empty ModelProto
+        raise OnnxImportError(f"path {str(path)!r}: not a readable ONNX file (it holds no graph"
+                              f"{': the file is empty' if path.stat().st_size == 0 else ''})")
     model = from_proto(proto, dtype=dtype, card=card)
     model.meta["source"] = str(path)
     if device is not None:

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import nn
+from ..checks import check_int, check_probability
 
 INPUT_SHAPE = (1, 28, 28)   # one grey MNIST digit: fc1 fixes the size
 INPUT_RANGE = (0.0, 1.0)    # pixels / 255, as data.load_mnist gives them
@@ -12,6 +13,8 @@ def mnist_cnn(seed=0, dtype=np.float32, dropout=0.5):
 
     Weights ~ truncated normal (std 0.1, redrawn beyond 2 std), biases 0.1, as the tutorial.
     """
+    check_int("seed", seed, low=0)
+    check_probability("dropout", dropout)
     rng = np.random.default_rng(seed)
     init = ("truncated_normal", 0.1)
     common = dict(init=init, bias_init=0.1, rng=rng, dtype=dtype)

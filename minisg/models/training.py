@@ -27,6 +27,7 @@ import numpy as np
 from .. import backend, data, files, models, parallel
 from ..checks import check_choice, check_flags, check_int, check_number
 from . import CheckpointError
+from .checkpoints import in_shipped_models
 from ..optim import Adam
 from .penalties import penalised_loss
 
@@ -127,11 +128,6 @@ def check_weights(model, config, step):
         raise diverged(config, step, f"non-finite weights (NaN or inf) in {bad}")
 
 
-def _in_shipped_models(path):
-    folder = files.shipped("models").resolve()
-    return folder in Path(path).resolve().parents
-
-
 @contextlib.contextmanager
 def claim_output(config):
     """Make config.out safe to write for the whole run, before any work starts; yields its Path.
@@ -145,7 +141,7 @@ def claim_output(config):
     if config.out is None:
         config.out = default_out(config.task)
     out = files.check_output_path(config.out, "--out", {".npz"})
-    if _in_shipped_models(out):
+    if in_shipped_models(out):
         raise files.OutputPathError(
             f"--out {out}: is in the folder of the checkpoints shipped with minisg "
             f"({files.shipped('models')}), which minisg train never writes; train to another path "

@@ -41,19 +41,28 @@ def int_between(minimum, maximum=None, why=""):
     return integer
 
 
-def float_above(minimum, inclusive):
-    """An option type: a finite number > minimum (>= with inclusive)."""
+def float_above(minimum, inclusive, maximum=None):
+    """An option type: a finite number > minimum (>= with inclusive), and <= maximum when given."""
     expected = f"a finite number {'>=' if inclusive else '>'} {minimum:g}"
+    expected += "" if maximum is None else f" and <= {maximum:,}"
 
     def number(text):
         try:
             value = float(text)
         except ValueError:
             raise _refused(expected, text, parsed=False) from None
-        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        if (not math.isfinite(value) or value < minimum or (value == minimum and not inclusive)
+                or (maximum is not None and value > maximum)):
             raise _refused(expected, text)
         return value
     return number
+
+
+def path_text(text):
+    """An option type: a path; an empty one is refused (it would quietly mean the default or "here")."""
+    if not text.strip():
+        raise _refused("a path", text, parsed=False)
+    return text
 
 
 positive_int = int_between(1)
@@ -63,6 +72,7 @@ nonnegative_float = float_above(0, inclusive=True)
 # Samples and path steps of one map: more would run for hours (the papers use n <= 100, steps <= 300).
 MAX_SAMPLES = 10_000
 sample_count = int_between(1, MAX_SAMPLES, why=" (more would run for hours)")
+time_limit = float_above(0, inclusive=False, maximum=86_400)   # seconds: a day at most
 
 
 def input_file(text):
@@ -130,9 +140,10 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate_model(args):
-    from .. import data, models
+    from .. import data
     from ..models import training as train
-    model = models.load(_digit_model(args.model, "model"), device=args.device)  # its meta is checked here
+    from .demo import load_model_option
+    model = load_model_option(_digit_model(args.model, "model"), "model", device=args.device)  # meta checked here
     if model.meta.get("architecture") == "scene_cnn":  # multi-label: scored on test scenes, not digits
         from ..models import scene_cnn as scenes
         if args.split != "test":
@@ -212,8 +223,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     demo = sub.add_parser("demo", help="every method on a few test digits: one comparison figure and timings")
-    demo.add_argument("--out", default="minisg_demo.png", help="the PNG to write")
-    demo.add_argument("--model", default="mnist_cnn", help="shipped name or checkpoint path")
+    demo.add_argument("--out", type=path_text, default="minisg_demo.png", help="the PNG to write")
+    demo.add_argument("--model", type=path_text, default="mnist_cnn", help="shipped name or checkpoint path")
     demo.add_argument("--count", type=int_between(1, 10), default=4, help="how many digits (classes 0..count-1)")
     demo.set_defaults(run=_cmd_demo)
 
@@ -230,8 +241,9 @@ def build_parser():
     explain.add_argument("--layer", default=None,
                          help="layer for CAM methods (default: the model's, relu2 for MNIST; a tensor name such "
                               "as fire9/concat_1 for an ONNX network)")
-    explain.add_argument("--out", default=None, help="PNG to write (default: IMAGE_METHOD.png beside it)")
-    explain.add_argument("--model", default="mnist_cnn",
+    explain.add_argument("--out", type=path_text, default=None,
+                         help="PNG to write (default: IMAGE_METHOD.png beside it)")
+    explain.add_argument("--model", type=path_text, default="mnist_cnn",
                          help="shipped name or checkpoint path (digits), or an ImageNet network: squeezenet1.1, "
                               "mobilenet_v2 or a path to an .onnx file (photos)")
     explain.add_argument("--n", type=sample_count, default=None, help="noisy samples of smoothgrad (default 50) and "
@@ -269,7 +281,7 @@ def build_parser():
     train = sub.add_parser("train", help="train the MNIST CNN (optionally with input noise)")
     train.add_argument("--task", choices=["mnist", "scenes"], default="mnist",
                        help="mnist: the paper's digit classifier; scenes: the multi-digit scene model")
-    train.add_argument("--out", default=None,
+    train.add_argument("--out", type=path_text, default=None,
                        help="checkpoint path (.npz); default mnist_cnn_trained.npz (scene_cnn_trained.npz for "
                             "--task scenes) in the current folder; an existing file is refused unless --resume "
                             "or --overwrite; the shipped checkpoints are never written")
@@ -296,19 +308,21 @@ def build_parser():
     train.set_defaults(run=_cmd_train)
 
     evaluate_model = sub.add_parser("evaluate-model", help="accuracy of a checkpoint on MNIST")
-    evaluate_model.add_argument("model", help="shipped name (mnist_cnn, mnist_cnn_noise) or a .npz path")
+    evaluate_model.add_argument("model", type=path_text,
+                                help="shipped name (mnist_cnn, mnist_cnn_noise) or a .npz path")
     evaluate_model.add_argument("--split", default="test", choices=["test", "val", "train", "train_full"])
     evaluate_model.add_argument("--device", choices=["cpu", "gpu"], default=None)
     evaluate_model.set_defaults(run=_cmd_evaluate_model)
 
     evaluate = sub.add_parser("evaluate", help="measure every method: localisation, faithfulness, sanity, noise")
     evaluate.add_argument("--quick", action="store_true", help="a few images and small n (seconds)")
-    evaluate.add_argument("--out", default="evaluation", help="folder for the table (.md, .csv) and curves")
+    evaluate.add_argument("--out", type=path_text, default="evaluation",
+                          help="folder for the table (.md, .csv) and curves")
     evaluate.set_defaults(run=_cmd_evaluate)
 
     exercises = sub.add_parser("exercises", help="copy the exercise stubs exNN_*.py of a lesson here")
     exercises.add_argument("number", help="lesson number, e.g. 06")
-    exercises.add_argument("--dest", default=None, help="folder to copy them into (default: here); "
+    exercises.add_argument("--dest", type=path_text, default=None, help="folder to copy them into (default: here); "
                            "existing files are never replaced")
     exercises.set_defaults(run=_cmd_exercises)
 
@@ -316,7 +330,7 @@ def build_parser():
     check.add_argument("number", help="lesson number (e.g. 06) or one exercise (e.g. 06.2)")
     check.add_argument("--file", type=input_file, default=None,
                        help="the file to grade (default: exNN_*.py here, else lessons/exercises/exNN_*.py)")
-    check.add_argument("--time-limit", type=finite_positive_float, default=None, metavar="S",
+    check.add_argument("--time-limit", type=time_limit, default=None, metavar="S",
                        help="seconds each exercise may take (default 60, or $MINISG_CHECK_TIME_LIMIT)")
     check.add_argument("--hint", action="store_true",
                        help="also print each failed exercise's approach (its own hint, nearly the answer)")
@@ -324,11 +338,13 @@ def build_parser():
 
     book = sub.add_parser("book", help="execute the lessons as notebooks and write them as an offline HTML site "
                                        "(needs pip install \"minisg[book]\")")
-    book.add_argument("--out", required=True, help="folder for the site: new, empty, or a book written before "
+    book.add_argument("--out", type=path_text, required=True,
+                      help="folder for the site: new, empty, or a book written before "
                       "(its files are replaced; nothing else in it is touched)")
     book.add_argument("--quick", action="store_true", help="run each lesson with --quick (seconds each)")
     book.add_argument("--lessons", nargs="+", default=None, metavar="NN", help="only these lessons, e.g. 01 06")
-    book.add_argument("--lessons-dir", default=None, help="the lesson files (default: lessons/ of the source checkout)")
+    book.add_argument("--lessons-dir", type=path_text, default=None,
+                      help="the lesson files (default: lessons/ of the source checkout)")
     book.set_defaults(run=_cmd_book)
     for command in sub.choices.values():  # so that main() names the option a library error is about
         command.set_defaults(options={action.dest: action.option_strings[-1] for action in command._actions

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data, methods, models, viz
+from ..models import networks
 from ..autograd import Tensor, no_grad
 
 # the papers' settings where they give them (SmoothGrad: n=50, 10-20% noise; SGCAM++: n=5, 0.3);
@@ -72,12 +73,21 @@ def compute_all(model, images, names=None, log=print, extra=None):
     return maps, seconds
 
 
+def load_model_option(name, option="--model", device=None):
+    """models.load(name) for a command's option: a name or file that is no model (missing, not
+    a checkpoint, non-finite weights, bad meta ...) is one error that starts with the option."""
+    try:
+        return models.load(name, device=device)
+    except (ValueError, FileNotFoundError, networks.NetworkFileError) as exc:   # CheckpointError, OnnxImportError
+        raise ValueError(f"{option} {name}: {exc}") from None
+
+
 def run_demo(out="minisg_demo.png", model_name="mnist_cnn", count=4, log=print):
     """Every method on `count` test digits (classes 0..count-1); writes one comparison PNG."""
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 10:
         raise ValueError(f"--count: expected an integer from 1 to 10, got {count!r}")
     viz.check_figure_path(out, "--out")
-    model = models.load(model_name)
+    model = load_model_option(model_name)
     images, labels = data.load_mnist("test")
     chosen = first_digits(count)
     x = images[chosen]
@@ -209,7 +219,7 @@ def explain(image_path, method="smoothgrad", target=None, layer=None, out=None, 
     out = Path(out) if out else Path(image_path).with_name(Path(image_path).stem + f"_{method}.png")
     viz.check_figure_path(out, "--out")
     settings = method_settings(method, layer=layer, n=n, noise_level=noise_level, steps=steps)
-    model = models.load(model_name)
+    model = load_model_option(model_name)
     x = read_digit_image(image_path, invert, log)
     with no_grad():
         logits = model(Tensor(x)).numpy()[0]

@@ -91,10 +91,7 @@ def _load_network(model_text):
         candidate = Path(explicit).expanduser() / networks.CARDS[model_text].file_name
         if candidate.is_file():
             return models.load(str(candidate))
-    try:
-        return models.load(model_text)
-    except networks.NetworkFileError as exc:
-        raise ValueError(f"--model {model_text}: {exc}") from None
+    return demo.load_model_option(model_text)
 
 
 # ---------------------------------------------------------------------------- what the figure states
