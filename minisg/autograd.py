@@ -162,9 +162,8 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
         dtype = None if dtype is None else np.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype: expected a NumPy dtype (e.g. np.float32), got {dtype!r}") from None
-    if dtype is None and not hasattr(data, "dtype"):
-        probe = np.asarray(data)
-        dtype = np.float32 if probe.dtype.kind == "f" else None
+    if dtype is None and not hasattr(data, "dtype"):  # Python floats: float32
+        dtype = np.float32 if kind == "f" else None
     xp = backend.xp_for(device) if device is not None else (
         backend.get_array_module(data) if hasattr(data, "dtype") else backend.default_xp())
     if device is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import check_int, is_int
+from ..checks import check_flags, check_int, is_int
 from .mnist import IMAGE_SIDE, NUM_CLASSES, raw_split
 
 # A scene pixel belongs to a digit's ink mask when it is brighter than this (pixels in [0, 1]).
@@ -118,9 +118,7 @@ def _check_scene_arguments(digits, same_class, distinct_classes):
     fewest, most = _pair_of_ints("digits", digits, expected)
     if not 1 <= fewest <= most:
         raise ValueError(f"digits: expected {expected}, got {digits!r}")
-    for name, flag in (("same_class", same_class), ("distinct_classes", distinct_classes)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ValueError(f"{name}: expected True or False, got {flag!r}")
+    check_flags(same_class=same_class, distinct_classes=distinct_classes)
     if same_class and distinct_classes and most > 1:
         raise ValueError("same_class and distinct_classes cannot both hold for scenes of 2 or more digits")
     if distinct_classes and most > NUM_CLASSES:

@@ -41,9 +41,7 @@ def gaussian_blur(images, sigma):
 
 
 def _check_blur_sigma(sigma, name="sigma"):
-    if check_number(name, sigma) == 0:
-        raise ValueError(f"{name}: expected a finite number > 0 (the blur's std in pixels), got {sigma!r}")
-    return float(sigma)
+    return check_number(name, sigma, positive=True)   # the blur's std in pixels
 
 
 def model_scores(model, images, target, score="probability", batch_size=256):

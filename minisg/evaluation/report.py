@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from .. import files, models
+from ..checks import check_flags
 from ..methods import METHODS
 from .report_figures import curves_png, digit_examples_png, scene_examples_png
 from .report_setup import (DIGIT_MODEL, FULL, NOISE_TABLE_METHODS, NOISY_DIGIT_MODEL, QUICK, Settings, digit_set,
@@ -68,9 +69,7 @@ def run(quick=False, out_dir="evaluation", progress=True, settings=None):
 
 
 def _check_options(quick, progress, settings):
-    for name, value in (("quick", quick), ("progress", progress)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name}: expected True or False, got {value!r}")
+    check_flags(quick=quick, progress=progress)
     if settings is not None and not isinstance(settings, Settings):
         raise TypeError(f"settings: expected None or a Settings (e.g. report.QUICK), got {settings!r}")
 

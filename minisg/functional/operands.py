@@ -73,10 +73,12 @@ def sum_to(x, shape):
 
 
 def broadcast_to(x, shape):
+    if isinstance(shape, tuple) and x.shape == shape:   # the common case inside backward passes
+        return x
     try:
         fits = np.broadcast_shapes(x.shape, tuple(shape)) == tuple(shape)
     except (TypeError, ValueError):
         fits = False
     if not fits:
         raise ValueError(f"broadcast_to: a tensor of shape {x.shape} cannot be broadcast to {shape!r}")
-    return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)
+    return BroadcastTo(shape)(x)

@@ -38,12 +38,10 @@ def path_points_and_weights(steps, rule="right"):
 
 
 def _baseline_like(baseline, x):
-    """The baseline as an array broadcast to x's shape (None: zeros, the black image)."""
+    """The checked baseline (check_baseline: finite in the model's dtype) as an array broadcast to
+    x's shape (None: zeros, the black image)."""
     if baseline is None:
         return np.zeros_like(x)
-    baseline = np.asarray(baseline, dtype=np.float64)
-    if not np.isfinite(baseline).all():
-        raise ValueError("baseline: expected finite values, got NaN or inf")
     try:
         return np.broadcast_to(baseline, x.shape).astype(x.dtype)
     except ValueError:
@@ -58,7 +56,7 @@ def integrated_gradients(model, x, target=None, baseline=None, steps=50, rule="r
     order (float64): memory grows with batch_size, not with N*steps.
     """
     alphas, weights = path_points_and_weights(steps, rule)
-    check_baseline(baseline, model_dtype(model))
+    baseline = check_baseline(baseline, model_dtype(model))
     with evaluation_mode(model):
         x, target = prepare(model, x, target, batch_size)
         baseline = _baseline_like(baseline, x)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import parallel
 from ._checks import check_baseline, check_int, check_target_range
-from ._common import evaluation_mode, model_dtype, prepare
+from ._common import clean_logits, evaluation_mode, model_dtype, prepare
 from ._running import chunk_size, chunks
 
 
@@ -39,15 +39,15 @@ def occlusion(model, x, target=None, patch=4, stride=2, baseline=0.0, batch_size
     patch, stride = check_int("patch", patch), check_int("stride", stride)
     check_baseline(baseline, model_dtype(model), number_only=True)
     with evaluation_mode(model):
-        x, target = prepare(model, x, target, batch_size, check_classes=True)
+        x, target = prepare(model, x, target, batch_size)
         count, channels, height, width = x.shape
         if patch > min(height, width):
             raise ValueError(f"patch: expected at most the image size {min(height, width)}, got {patch}")
         if stride > patch:                              # pixels between patches would get no value
             raise ValueError(f"stride: expected at most patch ({patch}) so that every pixel is covered, got {stride}")
         tops, lefts = patch_starts(height, patch, stride), patch_starts(width, patch, stride)
-        clean_logits = parallel.logits(model, x, batch_size)
-        clean = clean_logits[np.arange(count), check_target_range(target, clean_logits.shape[1])]
+        logits = clean_logits(model, x, batch_size)     # the target's range is checked against them
+        clean = logits[np.arange(count), check_target_range(target, logits.shape[1])]
         total = np.zeros((count, height, width))        # per pixel: the drops of the patches over it
         patches = len(tops) * len(lefts)                # row i*patches + p: image i with patch p hidden
         for start, stop in chunks(count, patches, chunk_size(batch_size, x.shape[1:], x.itemsize)):

@@ -14,8 +14,7 @@ of them at once), vargrad keeps Welford's running mean and M2 in float64 (never 
 """
 import numpy as np
 
-from .. import parallel
-from ._checks import check_array, check_choice, check_method_arguments, check_noise, check_seed, check_target_range
+from ._checks import check_array, check_choice, check_method_arguments, check_noise, check_seed
 from ._common import evaluation_mode, noise_stdevs, prepare
 from ._running import RunningSum, RunningVariance, noisy_batches, runs
 from .gradients import gradient_x_input, vanilla_gradient
@@ -130,9 +129,8 @@ def smoothgrad(model, x, target=None, method="vanilla", n=50, noise_level=0.15, 
     check_choice("kind", kind, KINDS)
     rng = check_seed(seed)
     with evaluation_mode(model):
-        x, target = prepare(model, x, target, batch_size)
-        if method not in SMOOTHABLE.values():    # a user's method may not check the target's range
-            check_target_range(target, parallel.logits(model, x[:1]).shape[1])
+        # a user's method may not check the target's range: check it here
+        x, target = prepare(model, x, target, batch_size, check_classes=method not in SMOOTHABLE.values())
         if batch_size is not None:
             method_kwargs["batch_size"] = batch_size
         sigmas = noise_stdevs(x, noise_level, stdev)

@@ -70,8 +70,8 @@ nonnegative_int = int_between(0)
 finite_positive_float = float_above(0, inclusive=False)
 nonnegative_float = float_above(0, inclusive=True)
 # Samples and path steps of one map: more would run for hours (the papers use n <= 100, steps <= 300).
-MAX_SAMPLES = 10_000
-sample_count = int_between(1, MAX_SAMPLES, why=" (more would run for hours)")
+CLI_MAX_SAMPLES = 10_000   # explain --n, --steps (the library allows checks.MAX_SAMPLES)
+sample_count = int_between(1, CLI_MAX_SAMPLES, why=" (more would run for hours)")
 time_limit = float_above(0, inclusive=False, maximum=86_400)   # seconds: a day at most
 
 
