@@ -106,11 +106,13 @@ def slices(count, parts):
     return [(bounds[k], bounds[k + 1]) for k in range(parts) if bounds[k + 1] > bounds[k]]
 
 
-def thread_count_for(count):
-    """How many threads a batch of `count` images gets (1: run it in the calling thread)."""
-    if getattr(_local, "inside", False) or not _kernels_allow_concurrent_calls():
+def thread_count_for(count, min_per_thread=MIN_IMAGES_PER_THREAD):
+    """How many threads `count` items get, at least min_per_thread each (1: run them in the
+    calling thread)."""
+    threads = min(get_threads(), count // min_per_thread)
+    if threads <= 1 or getattr(_local, "inside", False) or not _kernels_allow_concurrent_calls():
         return 1
-    return max(1, min(get_threads(), count // MIN_IMAGES_PER_THREAD))
+    return threads
 
 
 def _kernels_allow_concurrent_calls():
@@ -127,20 +129,40 @@ def _kernels_allow_concurrent_calls():
     return _concurrent_kernels
 
 
-def map_slices(work, count, on_cpu=True):
+def map_slices(work, count, on_cpu=True, min_per_thread=MIN_IMAGES_PER_THREAD):
     """[work(start, stop) for each slice of range(count)], the slices run in parallel threads.
 
     work must only touch its own slice (its images' results are independent of the others').
-    With one thread, or on the GPU (on_cpu False), it is simply work(0, count).
+    With one thread, or on the GPU (on_cpu False), it is simply work(0, count). Each slice
+    holds at least min_per_thread items (the kernels pass their own minimum).
     """
-    threads = thread_count_for(count) if on_cpu else 1
+    threads = thread_count_for(count, min_per_thread) if on_cpu else 1
     if threads == 1:
         return [work(0, count)]
     with _region_lock, _single_threaded_blas():
-        pool = _get_pool(get_threads())
-        futures = [pool.submit(work, start, stop) for start, stop in slices(count, threads)]
-        concurrent.futures.wait(futures)  # all done (or failed) before BLAS gets its threads back
+        return _run_slices(work, count, threads)
+
+
+def _run_slices(work, count, threads):
+    pool = _get_pool(get_threads())
+    futures = [pool.submit(work, start, stop) for start, stop in slices(count, threads)]
+    concurrent.futures.wait(futures)  # all done (or failed) before BLAS gets its threads back
     return [future.result() for future in futures]
+
+
+def map_kernel_slices(work, count, min_per_thread, uses_blas=False):
+    """map_slices for one kernel call of the calling thread (kernels/cpu_layout.py says when).
+
+    With uses_blas, BLAS runs on one thread even when the work is too small to share. Why:
+    after a call on several threads, OpenBLAS's idle threads spin for about 0.2 s (measured)
+    and take a core from everything else. So minisg's own matrix products never wake them
+    (while MINISG_THREADS, or set_threads, allows more than one thread).
+    """
+    threads = thread_count_for(count, min_per_thread)
+    if threads == 1 and not (uses_blas and get_threads() > 1 and not getattr(_local, "inside", False)):
+        return [work(0, count)]
+    with _region_lock, _single_threaded_blas():
+        return [work(0, count)] if threads == 1 else _run_slices(work, count, threads)
 
 
 def batch_bounds(count, batch_size=None):

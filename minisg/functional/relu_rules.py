@@ -2,6 +2,7 @@
 import contextlib
 import threading
 
+from .. import kernels
 from ..autograd import Function, Tensor
 from .operands import float_tensor
 
@@ -40,13 +41,14 @@ class ReLU(Function):
         self.rule = rule
 
     def forward(self, x):
-        self.mask = x > 0  # the non-smooth piece, a constant of the graph
-        return x * self.mask
+        # the mask (x > 0, as 0/1 in x's dtype) is the non-smooth piece, a constant of the graph
+        y, self.mask = kernels.for_array(x).relu_forward(x)
+        return y
 
     def backward(self, g):
         if self.rule == "deconv":
             return relu(g, rule="gradient")
-        mask = Tensor(self.mask.astype(g.dtype))
+        mask = Tensor(self.mask.astype(g.dtype, copy=False))
         if self.rule == "guided":
             return relu(g, rule="gradient") * mask
         return g * mask

@@ -136,9 +136,10 @@ def _col2im_nhwc(gcols, kh, kw, sh, sw, OW, gxp3):
 # ----------------------------------------------------------------------------------------------
 
 class _Columns:
-    """The im2col plan of one convolution: output size, layout, chunks and the chunk buffer.
-    `fill` returns a chunk's column matrix as an (m, OH*OW, K) array (a transposed view in the
-    channels-first layout); `weight_matrix` orders the kernel's K axis to match."""
+    """The im2col plan of one convolution: output size, layout and chunks. `fill` builds a
+    chunk's column matrix in a buffer (each thread its own: `buffer()`) and returns it as an
+    (m, OH*OW, K) array (a transposed view in the channels-first layout); `weight_matrix`
+    orders the kernel's K axis to match."""
 
     def __init__(self, x_shape, dtype, kernel_hw, stride, padding):
         N, C, H, W = x_shape
@@ -150,10 +151,19 @@ class _Columns:
         self.x_shape, self.dtype = x_shape, dtype
         self.channels_last = use_channels_last(C, self.kw, self.OW)
         self.nb, self.chunks = cpu_layout.chunks(N, self.P * self.K * dtype.itemsize)
+
+    def buffer(self):
+        """Room for one chunk's column matrix."""
         if self.channels_last:
-            self.buf = np.empty((self.nb, self.P, self.K), dtype)
-        else:
-            self.buf = np.empty((self.nb, self.K, self.OH, self.OW), dtype)
+            return np.empty((self.nb, self.P, self.K), self.dtype)
+        return np.empty((self.nb, self.K, self.OH, self.OW), self.dtype)
+
+    def map_chunks(self, work, count=None):
+        """work(first, last) over slices of the chunks (or of range(count)), side by side on
+        the cores (cpu_layout.map_images)."""
+        count = len(self.chunks) if count is None else count
+        per_chunk = self.nb * self.P * self.K
+        cpu_layout.map_images(work, count, per_chunk * len(self.chunks) // count, uses_blas=True)
 
     def weight_matrix(self, w):
         """w (O, C, KH, KW) as an (O, K) matrix with K ordered like the columns."""
@@ -171,7 +181,8 @@ class _Columns:
         N, C, H, W = x.shape
         if self.channels_last:
             xp = np.empty((N, self.Hp, self.Wp, C), x.dtype)
-            cpu_layout.pad_nhwc(x, self.ph, self.pw, xp)
+            cpu_layout.map_images(lambda start, stop: cpu_layout.pad_nhwc(
+                x[start:stop], self.ph, self.pw, xp[start:stop]), N, xp[0].size)
             return xp.reshape(N, self.Hp, self.Wp * C)
         if self.ph == 0 and self.pw == 0:
             return x
@@ -179,18 +190,18 @@ class _Columns:
         cpu_layout.pad_nchw(x, self.ph, self.pw, xp)
         return xp
 
-    def fill(self, xp, n0, m):
-        """Build the column matrix of images n0..n0+m-1; returns it as (m, P, K)."""
+    def fill(self, xp, n0, m, buf):
+        """Build the column matrix of images n0..n0+m-1 in buf; returns it as (m, P, K)."""
         if self.channels_last:
-            _im2col_nhwc(xp, n0, m, self.kh, self.kw, self.sh, self.sw, self.OW, self.buf)
-            return self.buf[:m]
-        _im2col_nchw(xp, n0, m, self.kh, self.kw, self.sh, self.sw, self.buf)
-        return self.buf[:m].reshape(m, self.K, self.P).transpose(0, 2, 1)
+            _im2col_nhwc(xp, n0, m, self.kh, self.kw, self.sh, self.sw, self.OW, buf)
+            return buf[:m]
+        _im2col_nchw(xp, n0, m, self.kh, self.kw, self.sh, self.sw, buf)
+        return buf[:m].reshape(m, self.K, self.P).transpose(0, 2, 1)
 
-    def scatter_gradient(self, gy3, w2, m, out):
-        """Input gradient of one chunk: the column-matrix gradient gy[n].T @ w2 (a GEMM into the
-        chunk buffer), then col2im sums it into `out`, the padded-input gradient of the chunk."""
-        gcols = self.buf[:m]
+    def scatter_gradient(self, gy3, w2, m, out, buf):
+        """Input gradient of one chunk: the column-matrix gradient gy[n].T @ w2 (a GEMM into
+        buf), then col2im sums it into `out`, the padded-input gradient of the chunk."""
+        gcols = buf[:m]
         if self.channels_last:
             # gcols (m*P, K) = gy.T (m*P, O) @ w2 (O, K) as one GEMM; the transposed copy of the
             # small gy chunk makes it faster than m GEMMs reading gy[n].T in place
@@ -204,8 +215,14 @@ class _Columns:
 
 
 # ----------------------------------------------------------------------------------------------
-# The three convolution maps (contiguous arrays of one float dtype; see cpu.py)
+# The three convolution maps (contiguous arrays of one float dtype; see cpu.py). The chunks are
+# independent: they run side by side on the cores, each thread with its own column buffer.
 # ----------------------------------------------------------------------------------------------
+
+# The weight gradient adds the chunks' products in this many groups, each in chunk order, then
+# the groups in order: the same sums whatever the number of threads that share the groups.
+WEIGHT_GRADIENT_GROUPS = 4
+
 
 def conv(x, w, stride, padding):
     """conv2d_forward: per chunk, the column matrix times the kernel matrix."""
@@ -214,18 +231,23 @@ def conv(x, w, stride, padding):
     w2 = plan.weight_matrix(w)
     xp = plan.pad(x)
     y = np.empty((N, O, plan.P), x.dtype)
-    if plan.channels_last:
-        part = np.empty((plan.nb * plan.P, O), x.dtype)
-    for n0, m in plan.chunks:
-        cols = plan.fill(xp, n0, m)
+
+    def chunks(first, last):
+        buf = plan.buffer()
         if plan.channels_last:
-            # one GEMM for the chunk, (m*P, K) @ (K, O), then a small transposed copy into NCHW:
-            # faster than m GEMMs of (O, K) @ (K, P) (measured, with either OpenBLAS kernel)
-            np.matmul(cols.reshape(m * plan.P, plan.K), w2.T, out=part[:m * plan.P])
-            y[n0:n0 + m] = part[:m * plan.P].reshape(m, plan.P, O).transpose(0, 2, 1)
-        else:
-            # y[n] (O, P) = w2 (O, K) @ cols[n].T (K, P): BLAS reads the transposed view as is
-            np.matmul(w2, cols.transpose(0, 2, 1), out=y[n0:n0 + m])
+            part = np.empty((plan.nb * plan.P, O), x.dtype)
+        for n0, m in plan.chunks[first:last]:
+            cols = plan.fill(xp, n0, m, buf)
+            if plan.channels_last:
+                # one GEMM for the chunk, (m*P, K) @ (K, O), then a small transposed copy into
+                # NCHW: faster than m GEMMs of (O, K) @ (K, P) (measured, with either OpenBLAS kernel)
+                np.matmul(cols.reshape(m * plan.P, plan.K), w2.T, out=part[:m * plan.P])
+                y[n0:n0 + m] = part[:m * plan.P].reshape(m, plan.P, O).transpose(0, 2, 1)
+            else:
+                # y[n] (O, P) = w2 (O, K) @ cols[n].T (K, P): BLAS reads the transposed view as is
+                np.matmul(w2, cols.transpose(0, 2, 1), out=y[n0:n0 + m])
+
+    plan.map_chunks(chunks)
     return y.reshape(N, O, plan.OH, plan.OW)
 
 
@@ -241,32 +263,50 @@ def input_grad(gy, w, input_hw, stride, padding):
         gxp = np.empty((N, plan.Hp, plan.Wp * C), gy.dtype)
     else:
         gxp = np.empty((N, C, plan.Hp, plan.Wp), gy.dtype)
-    for n0, m in plan.chunks:
-        plan.scatter_gradient(gy3[n0:n0 + m], w2, m, gxp[n0:n0 + m])
+
+    def chunks(first, last):
+        buf = plan.buffer()
+        for n0, m in plan.chunks[first:last]:
+            plan.scatter_gradient(gy3[n0:n0 + m], w2, m, gxp[n0:n0 + m], buf)
+
+    plan.map_chunks(chunks)
     if plan.channels_last:
         gx = np.empty((N, C, H, W), gy.dtype)
-        cpu_layout.crop_nhwc(gxp.reshape(N, plan.Hp, plan.Wp, C), plan.ph, plan.pw, gx)
+        gxp4 = gxp.reshape(N, plan.Hp, plan.Wp, C)
+        cpu_layout.map_images(lambda start, stop: cpu_layout.crop_nhwc(
+            gxp4[start:stop], plan.ph, plan.pw, gx[start:stop]), N, gx[0].size)
         return gx
     return np.ascontiguousarray(gxp[:, :, plan.ph:plan.ph + H, plan.pw:plan.pw + W])
 
 
 def weight_grad(x, gy, kernel_hw, stride, padding):
-    """conv2d_backward_weight: per chunk, gy times the column matrix, summed over the chunks."""
+    """conv2d_backward_weight: per chunk, gy times the column matrix, summed over the chunks
+    (WEIGHT_GRADIENT_GROUPS groups)."""
     N, O = gy.shape[:2]
     plan = _Columns(x.shape, x.dtype, kernel_hw, stride, padding)
     xp = plan.pad(x)
     gy3 = gy.reshape(N, O, plan.P)
-    gw2 = np.zeros((O, plan.K), x.dtype)
-    part = np.empty((O, plan.K) if plan.channels_last else (plan.nb, O, plan.K), x.dtype)
-    for n0, m in plan.chunks:
-        cols = plan.fill(xp, n0, m)
-        if plan.channels_last:
-            # one GEMM over the whole chunk: gw2 += gy (O, m*P) @ cols (m*P, K)
-            gyt = np.ascontiguousarray(gy3[n0:n0 + m].transpose(1, 0, 2)).reshape(O, m * plan.P)
-            np.matmul(gyt, cols.reshape(m * plan.P, plan.K), out=part)
-            gw2 += part
-        else:
-            # per image gy[n] (O, P) @ cols[n] (P, K); K is small in this layout
-            np.matmul(gy3[n0:n0 + m], cols, out=part[:m])
-            gw2 += part[:m].sum(axis=0)
+    groups = np.array_split(np.arange(len(plan.chunks)), min(WEIGHT_GRADIENT_GROUPS, len(plan.chunks)))
+    sums = np.zeros((len(groups), O, plan.K), x.dtype)
+
+    def add_groups(first, last):
+        buf = plan.buffer()
+        part = np.empty((O, plan.K) if plan.channels_last else (plan.nb, O, plan.K), x.dtype)
+        for g in range(first, last):
+            for n0, m in (plan.chunks[k] for k in groups[g]):
+                cols = plan.fill(xp, n0, m, buf)
+                if plan.channels_last:
+                    # one GEMM over the whole chunk: gy (O, m*P) @ cols (m*P, K)
+                    gyt = np.ascontiguousarray(gy3[n0:n0 + m].transpose(1, 0, 2)).reshape(O, m * plan.P)
+                    np.matmul(gyt, cols.reshape(m * plan.P, plan.K), out=part)
+                    sums[g] += part
+                else:
+                    # per image gy[n] (O, P) @ cols[n] (P, K); K is small in this layout
+                    np.matmul(gy3[n0:n0 + m], cols, out=part[:m])
+                    sums[g] += part[:m].sum(axis=0)
+
+    plan.map_chunks(add_groups, len(groups))
+    gw2 = sums[0]
+    for g in range(1, len(groups)):
+        gw2 += sums[g]
     return plan.weight_from_matrix(gw2)

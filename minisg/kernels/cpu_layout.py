@@ -29,6 +29,29 @@ def chunks(N, per_image_bytes, budget=None):
     return size, [(n0, min(size, N - n0)) for n0 in range(0, N, size)]
 
 
+# A kernel hands work to a second core only with at least this many array elements for each:
+# a hand-off to minisg's worker threads and back costs about 40 us (measured), the time of some
+# 100,000 element updates.
+MIN_ELEMENTS_PER_THREAD = 1 << 17
+
+
+def map_images(work, count, elements_per_image, uses_blas=False):
+    """work(start, stop) over slices of range(count) (a batch's images, a GEMM's columns, ...),
+    side by side on the cores when each gets MIN_ELEMENTS_PER_THREAD elements: minisg.parallel's
+    worker threads, each running Numba and BLAS on itself alone. For the kernels whose items
+    are independent: work writes only its own.
+
+    Why not Numba's or BLAS's own threads? Their idle threads spin after each call (OpenMP's
+    team, see cpu_threads; OpenBLAS's for about 0.2 s) and take the core that the next kernel
+    wants; minisg's workers sleep. So every matrix product of a kernel (uses_blas) runs with
+    one BLAS thread. Inside a batch slice of minisg.parallel, or with MINISG_THREADS=1,
+    work(0, count) runs in the calling thread.
+    """
+    from .. import parallel  # on first use: minisg.parallel sits above the kernels
+    per_thread = -(-MIN_ELEMENTS_PER_THREAD // max(1, elements_per_image))
+    parallel.map_kernel_slices(work, count, per_thread, uses_blas)
+
+
 @jit
 def pad_nchw(x, ph, pw, xp):
     """xp (N, C, H+2ph, W+2pw) = x with a zero border."""

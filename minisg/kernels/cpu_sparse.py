@@ -49,7 +49,12 @@ def input_grad(gy, w, input_hw, stride, padding):
     Hp, Wp = H + 2 * ph, W + 2 * pw
     w3 = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(O, kh, kw * C)
     gxp = np.empty((N, Hp, Wp, C), gy.dtype)
-    _scatter_nonzeros(gy, w3, sh, sw, C, gxp.reshape(N, Hp, Wp * C))
+    gxp3 = gxp.reshape(N, Hp, Wp * C)
     gx = np.empty((N, C, H, W), gy.dtype)
-    cpu_layout.crop_nhwc(gxp, ph, pw, gx)
+
+    def images(start, stop):
+        _scatter_nonzeros(gy[start:stop], w3, sh, sw, C, gxp3[start:stop])
+        cpu_layout.crop_nhwc(gxp[start:stop], ph, pw, gx[start:stop])
+
+    cpu_layout.map_images(images, N, gy[0].size)
     return gx

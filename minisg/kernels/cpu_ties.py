@@ -25,6 +25,7 @@ If no two pixels of an image are equal (a noisy image), stages 2 and 3 are skipp
 import numpy as np
 from numba import prange
 
+from . import cpu_layout
 from .compile_cache import jit, jit_inline
 
 _EMPTY = -1
@@ -169,5 +170,7 @@ def equalise(x, y, kernel_hw, stride, padding):
     unsigned = np.uint32 if x.dtype == np.float32 else np.uint64
     bits = (x + x.dtype.type(0)).view(unsigned)       # -0.0 + 0.0 is +0.0: equal values, equal bits
     multipliers = np.resize(_MULTIPLIERS, x.shape[1])  # repeats past 65,536 channels: a weaker hash, still checked
-    _equalise(bits, y, *kernel_hw, *stride, *padding, multipliers)
+    cpu_layout.map_images(lambda start, stop: _equalise(bits[start:stop], y[start:stop], *kernel_hw,
+                                                        *stride, *padding, multipliers),
+                          len(x), x[0].size + y[0].size)
     return y

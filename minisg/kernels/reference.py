@@ -91,6 +91,17 @@ def depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
                            for c in range(x.shape[1])], axis=0)
 
 
+def relu_forward(x):
+    """(x * mask, mask) with mask = (x > 0) as 0/1 in x's dtype."""
+    mask = (x > 0).astype(x.dtype)
+    return x * mask, mask
+
+
+def matmul(a, b):
+    """a @ b (NumPy's)."""
+    return a @ b
+
+
 def max_pool2d_forward(x, kernel, stride):
     """y = the maximum of each window; argmax = its flat index row * W + col in the (H, W)
     plane. A strict '>' while scanning the window row by row keeps the FIRST maximum on ties."""

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -189,6 +190,15 @@ def _open_torch(timer_class, model, inputs, device, log):
     return timer
 
 
+# A pause between turns: a library's idle threads spin for a while after its last call
+# (OpenBLAS's for about 0.2 s, measured) and would take a core from the other's turn.
+TURN_PAUSE_S = 0.3
+
+
+def pause_between_turns():
+    time.sleep(TURN_PAUSE_S)
+
+
 def _time_turns(steps, torch_timer, repeats, warmup, rounds):
     """{name: (minisg seconds per round, torch seconds per round)}."""
     theirs_names = torch_timer.header.get("workloads", []) if torch_timer else []
@@ -196,7 +206,9 @@ def _time_turns(steps, torch_timer, repeats, warmup, rounds):
     for _ in range(rounds):
         for name, step in steps.items():
             if name in theirs_names:
+                pause_between_turns()
                 times[name][1].append(torch_timer.seconds(name, repeats, warmup))
+                pause_between_turns()
             times[name][0].append(median_seconds(step, repeats, warmup))
     return times
 

@@ -26,7 +26,7 @@ import numpy as np
 from .. import methods, parallel
 from ..models import networks
 from ..models.onnx_import import load_onnx
-from .bench import _check_counts, _summary, breakdown_report
+from .bench import _check_counts, _summary, breakdown_report, pause_between_turns
 from .timing import median_seconds
 
 NETWORKS = ("squeezenet1.1",)
@@ -151,7 +151,9 @@ def _time_turns(steps, references, repeats, warmup, rounds):
         for name, step in steps.items():
             for reference in references:
                 if name in reference.steps:
+                    pause_between_turns()
                     times[name][1][reference.name].append(reference.seconds(name, repeats, warmup))
+                    pause_between_turns()
             times[name][0].append(median_seconds(step, repeats, warmup))
     return times
 
