@@ -22,6 +22,7 @@ order of BLAS's sums, so results differ from one slice's in the last bits (about
 relative in float32), never more.
 """
 import concurrent.futures
+import contextlib
 import numbers
 import os
 import threading
@@ -40,7 +41,10 @@ _pool = None
 _threads = None
 _concurrent_kernels = None       # decided on first use (_kernels_allow_concurrent_calls)
 _blas_controller = None
-_region_lock = threading.Lock()  # one batch-parallel region at a time: it already uses every core
+LIMIT_UNSHARED_BLAS = True
+# one batch-parallel region at a time: it already uses every core. Reentrant: a kernel that runs
+# in the calling thread inside a region (its one chunk) may share its matrix products in turn.
+_region_lock = threading.RLock()
 
 
 def _default_threads():
@@ -151,7 +155,7 @@ def _run_slices(work, count, threads):
 
 
 def map_kernel_slices(work, count, min_per_thread, uses_blas=False):
-    """map_slices for one kernel call of the calling thread (kernels/cpu_layout.py says when).
+    """map_slices for one kernel call of the calling thread (kernels/cpu_layout.py says when):
 
     With uses_blas, BLAS runs on one thread even when the work is too small to share. Why:
     after a call on several threads, OpenBLAS's idle threads spin for about 0.2 s (measured)
@@ -159,9 +163,9 @@ def map_kernel_slices(work, count, min_per_thread, uses_blas=False):
     (while MINISG_THREADS, or set_threads, allows more than one thread).
     """
     threads = thread_count_for(count, min_per_thread)
-    if threads == 1 and not (uses_blas and get_threads() > 1 and not getattr(_local, "inside", False)):
+    if threads == 1 and not (LIMIT_UNSHARED_BLAS and uses_blas and get_threads() > 1 and not getattr(_local, "inside", False)):
         return [work(0, count)]
-    with _region_lock, _single_threaded_blas():
+    with _region_lock, (_single_threaded_blas() if uses_blas else contextlib.nullcontext()):
         return [work(0, count)] if threads == 1 else _run_slices(work, count, threads)
 
 

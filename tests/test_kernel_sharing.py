@@ -14,7 +14,7 @@ def threads(request, monkeypatch):
     """Run the test with `threads` minisg threads, and every kernel call big enough to share."""
     before = parallel.get_threads()
     parallel.set_threads(request.param)
-    monkeypatch.setattr(cpu_layout, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(cpu_layout, "MIN_WORK_PER_THREAD_NS", 0)
     yield request.param
     parallel.set_threads(before)
 
@@ -59,12 +59,15 @@ def test_matmul_is_numpys_product(threads, dtype, shapes):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_convolutions_do_not_depend_on_how_many_threads_share_them(threads, dtype, monkeypatch):
-    """Forward, input and weight gradients, both column layouts, many chunks: one thread's
-    result to rounding, and the loop reference's."""
+@pytest.mark.parametrize("chunk_bytes", [5000, 1 << 30], ids=["many-chunks", "one-chunk"])
+def test_convolutions_do_not_depend_on_how_many_threads_share_them(threads, dtype, chunk_bytes, monkeypatch):
+    """Forward, input and weight gradients, both column layouts, many chunks side by side or
+    one chunk whose matrix products are shared: one thread's result to rounding, and the loop
+    reference's. One image (the last cases) runs in the calling thread as it always did."""
     rng = np.random.default_rng(1)
-    monkeypatch.setattr(cpu_layout, "CHUNK_BYTES", 5000)        # several chunks per call
-    for x_shape, w_shape in (((9, 1, 12, 12), (4, 1, 5, 5)), ((9, 6, 8, 8), (5, 6, 3, 3))):
+    monkeypatch.setattr(cpu_layout, "CHUNK_BYTES", chunk_bytes)
+    for x_shape, w_shape in (((9, 1, 12, 12), (4, 1, 5, 5)), ((9, 6, 8, 8), (5, 6, 3, 3)),
+                             ((1, 3, 40, 40), (70, 3, 3, 3)), ((1, 9, 30, 30), (70, 9, 3, 3))):
         x, w = random(rng, x_shape, dtype), random(rng, w_shape, dtype)
         gy = random(rng, reference.conv2d_forward(x, w, (1, 1), (1, 1)).shape, dtype)
         for kernel, exact, args in (

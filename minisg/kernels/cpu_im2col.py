@@ -12,12 +12,13 @@ matrix, picked per layer by which one gives longer contiguous copies:
   NHWC so that a copy is KW*C consecutive values (160 for a 5x5 conv on 32 channels).
 
 Numba loops do the copies (im2col) and their adjoints (col2im, for the input gradient);
-NumPy's BLAS (``np.matmul``) does the arithmetic.
+NumPy's BLAS (``np.matmul``) does the arithmetic. The chunks run side by side on the cores; a
+call with one chunk (one image) shares its matrix products instead (cpu_matmul).
 """
 import numpy as np
 from numba import prange
 
-from . import cpu_layout
+from . import cpu_layout, cpu_matmul
 from .compile_cache import jit, jit_inline
 from .contract import out_size
 
@@ -131,6 +132,16 @@ def _col2im_nhwc(gcols, kh, kw, sh, sw, OW, gxp3):
                     d[q] += g[q]
 
 
+def _products(a, b, out, images):
+    """out[k] = a[k] @ b[k] (a or b may be one 2-D matrix for all k). A chunk of one image
+    shares its product between the cores (cpu_matmul); a chunk of several is one of many side
+    by side already. images: how many the whole call holds."""
+    if out.shape[0] == 1:
+        cpu_matmul.matmul(a if a.ndim == 2 else a[0], b if b.ndim == 2 else b[0], out=out[0], images=images)
+    else:
+        np.matmul(a, b, out=out)
+
+
 # ----------------------------------------------------------------------------------------------
 # Column matrices, chunk by chunk
 # ----------------------------------------------------------------------------------------------
@@ -141,14 +152,14 @@ class _Columns:
     (m, OH*OW, K) array (a transposed view in the channels-first layout); `weight_matrix`
     orders the kernel's K axis to match."""
 
-    def __init__(self, x_shape, dtype, kernel_hw, stride, padding):
+    def __init__(self, x_shape, dtype, kernel_hw, stride, padding, out_channels):
         N, C, H, W = x_shape
         (self.kh, self.kw), (self.sh, self.sw), (self.ph, self.pw) = kernel_hw, stride, padding
         self.OH = out_size(H, self.kh, self.sh, self.ph)
         self.OW = out_size(W, self.kw, self.sw, self.pw)
         self.P, self.K = self.OH * self.OW, C * self.kh * self.kw
         self.Hp, self.Wp = H + 2 * self.ph, W + 2 * self.pw
-        self.x_shape, self.dtype = x_shape, dtype
+        self.x_shape, self.dtype, self.out_channels = x_shape, dtype, out_channels
         self.channels_last = use_channels_last(C, self.kw, self.OW)
         self.nb, self.chunks = cpu_layout.chunks(N, self.P * self.K * dtype.itemsize)
 
@@ -162,8 +173,9 @@ class _Columns:
         """work(first, last) over slices of the chunks (or of range(count)), side by side on
         the cores (cpu_layout.map_images)."""
         count = len(self.chunks) if count is None else count
-        per_chunk = self.nb * self.P * self.K
-        cpu_layout.map_images(work, count, per_chunk * len(self.chunks) // count, uses_blas=True)
+        products = self.x_shape[0] * self.P * self.K * self.out_channels   # multiply-adds of the call
+        cpu_layout.map_images(work, count, products * cpu_layout.NS_PER_MAC / count, uses_blas=True,
+                              images=self.x_shape[0])
 
     def weight_matrix(self, w):
         """w (O, C, KH, KW) as an (O, K) matrix with K ordered like the columns."""
@@ -182,7 +194,7 @@ class _Columns:
         if self.channels_last:
             xp = np.empty((N, self.Hp, self.Wp, C), x.dtype)
             cpu_layout.map_images(lambda start, stop: cpu_layout.pad_nhwc(
-                x[start:stop], self.ph, self.pw, xp[start:stop]), N, xp[0].size)
+                x[start:stop], self.ph, self.pw, xp[start:stop]), N, xp[0].size * cpu_layout.NS_PER_ELEMENT)
             return xp.reshape(N, self.Hp, self.Wp * C)
         if self.ph == 0 and self.pw == 0:
             return x
@@ -206,11 +218,11 @@ class _Columns:
             # gcols (m*P, K) = gy.T (m*P, O) @ w2 (O, K) as one GEMM; the transposed copy of the
             # small gy chunk makes it faster than m GEMMs reading gy[n].T in place
             gyt = np.ascontiguousarray(gy3.transpose(0, 2, 1)).reshape(m * self.P, gy3.shape[1])
-            np.matmul(gyt, w2, out=gcols.reshape(m * self.P, self.K))
+            cpu_matmul.matmul(gyt, w2, out=gcols.reshape(m * self.P, self.K), images=self.x_shape[0])
             _col2im_nhwc(gcols, self.kh, self.kw, self.sh, self.sw, self.OW, out)
         else:
             # gcols[n] (K, P) = w2.T (K, O) @ gy[n] (O, P)
-            np.matmul(w2.T, gy3, out=gcols.reshape(m, self.K, self.P))
+            _products(w2.T, gy3, gcols.reshape(m, self.K, self.P), self.x_shape[0])
             _col2im_nchw(gcols, self.kh, self.kw, self.sh, self.sw, out)
 
 
@@ -227,7 +239,7 @@ WEIGHT_GRADIENT_GROUPS = 4
 def conv(x, w, stride, padding):
     """conv2d_forward: per chunk, the column matrix times the kernel matrix."""
     N, O = x.shape[0], w.shape[0]
-    plan = _Columns(x.shape, x.dtype, w.shape[2:], stride, padding)
+    plan = _Columns(x.shape, x.dtype, w.shape[2:], stride, padding, O)
     w2 = plan.weight_matrix(w)
     xp = plan.pad(x)
     y = np.empty((N, O, plan.P), x.dtype)
@@ -241,11 +253,11 @@ def conv(x, w, stride, padding):
             if plan.channels_last:
                 # one GEMM for the chunk, (m*P, K) @ (K, O), then a small transposed copy into
                 # NCHW: faster than m GEMMs of (O, K) @ (K, P) (measured, with either OpenBLAS kernel)
-                np.matmul(cols.reshape(m * plan.P, plan.K), w2.T, out=part[:m * plan.P])
+                cpu_matmul.matmul(cols.reshape(m * plan.P, plan.K), w2.T, out=part[:m * plan.P], images=N)
                 y[n0:n0 + m] = part[:m * plan.P].reshape(m, plan.P, O).transpose(0, 2, 1)
             else:
                 # y[n] (O, P) = w2 (O, K) @ cols[n].T (K, P): BLAS reads the transposed view as is
-                np.matmul(w2, cols.transpose(0, 2, 1), out=y[n0:n0 + m])
+                _products(w2, cols.transpose(0, 2, 1), y[n0:n0 + m], N)
 
     plan.map_chunks(chunks)
     return y.reshape(N, O, plan.OH, plan.OW)
@@ -256,7 +268,7 @@ def input_grad(gy, w, input_hw, stride, padding):
     N, O = gy.shape[:2]
     C = w.shape[1]
     H, W = input_hw
-    plan = _Columns((N, C, H, W), gy.dtype, w.shape[2:], stride, padding)
+    plan = _Columns((N, C, H, W), gy.dtype, w.shape[2:], stride, padding, O)
     w2 = plan.weight_matrix(w)
     gy3 = gy.reshape(N, O, plan.P)
     if plan.channels_last:
@@ -274,7 +286,7 @@ def input_grad(gy, w, input_hw, stride, padding):
         gx = np.empty((N, C, H, W), gy.dtype)
         gxp4 = gxp.reshape(N, plan.Hp, plan.Wp, C)
         cpu_layout.map_images(lambda start, stop: cpu_layout.crop_nhwc(
-            gxp4[start:stop], plan.ph, plan.pw, gx[start:stop]), N, gx[0].size)
+            gxp4[start:stop], plan.ph, plan.pw, gx[start:stop]), N, gx[0].size * cpu_layout.NS_PER_ELEMENT)
         return gx
     return np.ascontiguousarray(gxp[:, :, plan.ph:plan.ph + H, plan.pw:plan.pw + W])
 
@@ -283,7 +295,7 @@ def weight_grad(x, gy, kernel_hw, stride, padding):
     """conv2d_backward_weight: per chunk, gy times the column matrix, summed over the chunks
     (WEIGHT_GRADIENT_GROUPS groups)."""
     N, O = gy.shape[:2]
-    plan = _Columns(x.shape, x.dtype, kernel_hw, stride, padding)
+    plan = _Columns(x.shape, x.dtype, kernel_hw, stride, padding, O)
     xp = plan.pad(x)
     gy3 = gy.reshape(N, O, plan.P)
     groups = np.array_split(np.arange(len(plan.chunks)), min(WEIGHT_GRADIENT_GROUPS, len(plan.chunks)))
@@ -298,11 +310,11 @@ def weight_grad(x, gy, kernel_hw, stride, padding):
                 if plan.channels_last:
                     # one GEMM over the whole chunk: gy (O, m*P) @ cols (m*P, K)
                     gyt = np.ascontiguousarray(gy3[n0:n0 + m].transpose(1, 0, 2)).reshape(O, m * plan.P)
-                    np.matmul(gyt, cols.reshape(m * plan.P, plan.K), out=part)
+                    cpu_matmul.matmul(gyt, cols.reshape(m * plan.P, plan.K), out=part, images=N)
                     sums[g] += part
                 else:
                     # per image gy[n] (O, P) @ cols[n] (P, K); K is small in this layout
-                    np.matmul(gy3[n0:n0 + m], cols, out=part[:m])
+                    _products(gy3[n0:n0 + m], cols, part[:m], N)
                     sums[g] += part[:m].sum(axis=0)
 
     plan.map_chunks(add_groups, len(groups))

@@ -29,26 +29,38 @@ def chunks(N, per_image_bytes, budget=None):
     return size, [(n0, min(size, N - n0)) for n0 in range(0, N, size)]
 
 
-# A kernel hands work to a second core only with at least this many array elements for each:
-# a hand-off to minisg's worker threads and back costs about 40 us (measured), the time of some
-# 100,000 element updates.
-MIN_ELEMENTS_PER_THREAD = 1 << 17
+# A kernel hands work to other cores only when each gets about this much (in nanoseconds, as
+# estimated by the caller): a hand-off to minisg's worker threads and back costs 0.1-0.15 ms
+# (measured on the 2-core machine, idle workers).
+MIN_WORK_PER_THREAD_NS = 300_000
+
+# Rough single-core costs (ns) that the kernels' estimates use, measured on the MNIST shapes:
+NS_PER_ELEMENT = 1.0   # a pass that reads and writes an array element (Adam, padding, pooling)
+NS_PER_MAC = 1 / 40    # a multiply-add in a BLAS product (16 a cycle, vectorised)
 
 
-def map_images(work, count, elements_per_image, uses_blas=False):
+def map_images(work, count, ns_per_item, uses_blas=False, images=None):
     """work(start, stop) over slices of range(count) (a batch's images, a GEMM's columns, ...),
-    side by side on the cores when each gets MIN_ELEMENTS_PER_THREAD elements: minisg.parallel's
-    worker threads, each running Numba and BLAS on itself alone. For the kernels whose items
-    are independent: work writes only its own.
+    side by side on the cores when each slice gets MIN_WORK_PER_THREAD_NS of work (ns_per_item:
+    the caller's estimate): minisg.parallel's worker threads, each running Numba and BLAS on
+    itself alone. For the kernels whose items are independent: work writes only its own.
 
     Why not Numba's or BLAS's own threads? Their idle threads spin after each call (OpenMP's
     team, see cpu_threads; OpenBLAS's for about 0.2 s) and take the core that the next kernel
     wants; minisg's workers sleep. So every matrix product of a kernel (uses_blas) runs with
     one BLAS thread. Inside a batch slice of minisg.parallel, or with MINISG_THREADS=1,
     work(0, count) runs in the calling thread.
+
+    A call on fewer images than threads (`images`, default count: one photo through an
+    ImageNet network) runs as it always did instead, in the calling thread with BLAS's own
+    threads: its many small products gain more from BLAS's quick (spinning) hand-offs than from
+    minisg's (measured on SqueezeNet 1.1, one image: 36 vs 49 ms a forward pass).
     """
     from .. import parallel  # on first use: minisg.parallel sits above the kernels
-    per_thread = -(-MIN_ELEMENTS_PER_THREAD // max(1, elements_per_image))
+    if (count if images is None else images) < parallel.get_threads():
+        work(0, count)
+        return
+    per_thread = max(1, int(MIN_WORK_PER_THREAD_NS // max(ns_per_item, 1e-3)))
     parallel.map_kernel_slices(work, count, per_thread, uses_blas)
 
 

@@ -14,6 +14,10 @@ from . import cpu_layout
 from .compile_cache import jit
 
 
+# measured: 170 us an image for the MNIST conv2 (12,544 gradient values, 11% non-zero)
+SPARSE_NS_PER_GY_VALUE = 13.0
+
+
 @jit
 def _scatter_nonzeros(gy, w3, sh, sw, C, gxp3):
     """The input gradient from the non-zeros of gy alone: gxp3 (N, Hp, Wp*C), the channels-last
@@ -56,5 +60,5 @@ def input_grad(gy, w, input_hw, stride, padding):
         _scatter_nonzeros(gy[start:stop], w3, sh, sw, C, gxp3[start:stop])
         cpu_layout.crop_nhwc(gxp[start:stop], ph, pw, gx[start:stop])
 
-    cpu_layout.map_images(images, N, gy[0].size)
+    cpu_layout.map_images(images, N, gy[0].size * SPARSE_NS_PER_GY_VALUE)
     return gx
