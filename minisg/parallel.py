@@ -20,6 +20,10 @@ the process on concurrent use, so there everything runs in the calling thread).
 ``MINISG_THREADS=1`` or ``parallel.set_threads(1)`` turns it off. Slice sizes change the
 order of BLAS's sums, so results differ from one slice's in the last bits (about 1e-7
 relative in float32), never more.
+
+The same workers serve the kernels: a kernel called outside the slices with enough work (a
+training batch's convolution, say) shares it out itself (``map_kernel_slices``, through
+kernels/cpu_layout.map_images).
 """
 import concurrent.futures
 import contextlib
@@ -41,7 +45,6 @@ _pool = None
 _threads = None
 _concurrent_kernels = None       # decided on first use (_kernels_allow_concurrent_calls)
 _blas_controller = None
-LIMIT_UNSHARED_BLAS = True
 # one batch-parallel region at a time: it already uses every core. Reentrant: a kernel that runs
 # in the calling thread inside a region (its one chunk) may share its matrix products in turn.
 _region_lock = threading.RLock()
@@ -155,7 +158,7 @@ def _run_slices(work, count, threads):
 
 
 def map_kernel_slices(work, count, min_per_thread, uses_blas=False):
-    """map_slices for one kernel call of the calling thread (kernels/cpu_layout.py says when):
+    """map_slices for one kernel call of the calling thread (kernels/cpu_layout.py says when).
 
     With uses_blas, BLAS runs on one thread even when the work is too small to share. Why:
     after a call on several threads, OpenBLAS's idle threads spin for about 0.2 s (measured)
@@ -163,7 +166,7 @@ def map_kernel_slices(work, count, min_per_thread, uses_blas=False):
     (while MINISG_THREADS, or set_threads, allows more than one thread).
     """
     threads = thread_count_for(count, min_per_thread)
-    if threads == 1 and not (LIMIT_UNSHARED_BLAS and uses_blas and get_threads() > 1 and not getattr(_local, "inside", False)):
+    if threads == 1 and not (uses_blas and get_threads() > 1 and not getattr(_local, "inside", False)):
         return [work(0, count)]
     with _region_lock, (_single_threaded_blas() if uses_blas else contextlib.nullcontext()):
         return [work(0, count)] if threads == 1 else _run_slices(work, count, threads)

@@ -13,12 +13,18 @@ live in their own modules, each with its explanation:
 - ``cpu_depthwise`` depthwise convolution (one filter per channel) as direct loops;
 - ``cpu_pool``     max-pooling, with an unrolled kernel for 2x2 windows;
 - ``cpu_optim``    the fused Adam update;
-- ``cpu_layout``   padding, NCHW <-> NHWC and chunking, shared by the convolution paths.
+- ``cpu_relu``     ReLU's output and mask in one pass;
+- ``cpu_matmul``   a matrix product shared between the cores by blocks of its output;
+- ``cpu_layout``   padding, NCHW <-> NHWC and chunking, shared by the convolution paths, and
+                   ``map_images``, which shares one call's work between the cores.
 
 Each function here checks and converts its arguments (C-contiguous arrays of one float dtype,
 plain ints: Numba compiles one version per argument type), picks the algorithm and calls it.
 Each first calls ``cpu_threads.prepare()``: Numba runs the kernels on the calling thread alone
-(see there). The kernels compile on first use and are cached (compile_cache).
+(see there). A call with enough work shares it between the cores itself: its images, chunks
+or blocks run side by side on minisg's worker threads, with BLAS on one thread each
+(cpu_layout.map_images says why not Numba's or BLAS's own threads). The kernels compile on
+first use and are cached (compile_cache).
 """
 import os
 

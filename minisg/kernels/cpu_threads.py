@@ -15,6 +15,11 @@ With one Numba thread per calling thread there is no team: the cores go to BLAS,
 minisg.parallel's batch slices, which run side by side with one Numba thread each. So speed
 does not depend on what else the process has loaded, and minisg changes no environment
 variable. MINISG_KERNEL_THREADS=N gives kernels called outside the slices N Numba threads.
+
+OpenBLAS's own threads do the same after a matrix product on several threads: they spin for
+about 0.2 s (measured: a kernel shared between two threads ran at one thread's speed until
+0.2 s after the last product). So a kernel called with a batch shares its work on minisg's
+worker threads, which sleep, and runs its products with one BLAS thread (cpu_layout.map_images).
 """
 import os
 import threading
