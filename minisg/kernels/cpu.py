@@ -153,14 +153,11 @@ def max_pool2d_forward(x, kernel, stride):
     N, C, H, W = x.shape
     y = np.empty((N, C, out_size(H, kh, sh, 0), out_size(W, kw, sw, 0)), x.dtype)
     argmax = np.empty(y.shape, np.int64)
-
-    def images(start, stop):
-        if (kh, kw, sh, sw) == (2, 2, 2, 2):
-            cpu_pool.max_pool_2x2(x[start:stop], y[start:stop], argmax[start:stop])
-        else:
-            cpu_pool.max_pool(x[start:stop], kh, kw, sh, sw, y[start:stop], argmax[start:stop])
-
-    cpu_layout.map_images(images, N, x[0].size * cpu_layout.NS_PER_ELEMENT)
+    # not shared between the cores: pooling is bound by memory (measured: no faster on two)
+    if (kh, kw, sh, sw) == (2, 2, 2, 2):
+        cpu_pool.max_pool_2x2(x, y, argmax)
+    else:
+        cpu_pool.max_pool(x, kh, kw, sh, sw, y, argmax)
     return y, argmax
 
 
@@ -171,9 +168,7 @@ def max_pool2d_scatter(gy, argmax, input_hw):
     N, C = gy.shape[:2]
     H, W = _pair(input_hw)
     gx = np.empty((N, C, H, W), gy.dtype)
-    gy2, argmax2, gx2 = gy.reshape(N * C, -1), argmax.reshape(N * C, -1), gx.reshape(N * C, H * W)
-    cpu_layout.map_images(lambda start, stop: cpu_pool.scatter(
-        gy2[start * C:stop * C], argmax2[start * C:stop * C], gx2[start * C:stop * C]), N, gx[0].size * cpu_layout.NS_PER_ELEMENT)
+    cpu_pool.scatter(gy.reshape(N * C, -1), argmax.reshape(N * C, -1), gx.reshape(N * C, H * W))
     return gx
 
 
@@ -183,9 +178,7 @@ def max_pool2d_gather(gx, argmax):
     argmax = _contiguous(argmax, np.int64)
     N, C = gx.shape[:2]
     gy = np.empty(argmax.shape, gx.dtype)
-    gx2, argmax2, gy2 = gx.reshape(N * C, -1), argmax.reshape(N * C, -1), gy.reshape(N * C, -1)
-    cpu_layout.map_images(lambda start, stop: cpu_pool.gather(
-        gx2[start * C:stop * C], argmax2[start * C:stop * C], gy2[start * C:stop * C]), N, gy[0].size * cpu_layout.NS_PER_ELEMENT)
+    cpu_pool.gather(gx.reshape(N * C, -1), argmax.reshape(N * C, -1), gy.reshape(N * C, -1))
     return gy
 
 

@@ -146,6 +146,11 @@ def _products(a, b, out, images):
 # Column matrices, chunk by chunk
 # ----------------------------------------------------------------------------------------------
 
+# The weight gradient adds the chunks' products in this many groups, each in chunk order, then
+# the groups in order: the same sums whatever the number of threads that share the groups.
+WEIGHT_GRADIENT_GROUPS = 4
+
+
 class _Columns:
     """The im2col plan of one convolution: output size, layout and chunks. `fill` builds a
     chunk's column matrix in a buffer (each thread its own: `buffer()`) and returns it as an
@@ -161,7 +166,9 @@ class _Columns:
         self.Hp, self.Wp = H + 2 * self.ph, W + 2 * self.pw
         self.x_shape, self.dtype, self.out_channels = x_shape, dtype, out_channels
         self.channels_last = use_channels_last(C, self.kw, self.OW)
-        self.nb, self.chunks = cpu_layout.chunks(N, self.P * self.K * dtype.itemsize)
+        # at least WEIGHT_GRADIENT_GROUPS chunks: work to share between the cores even when the
+        # batch fits one chunk (the MNIST conv1's 50 images), the same however many cores
+        self.nb, self.chunks = cpu_layout.chunks(N, self.P * self.K * dtype.itemsize, at_least=WEIGHT_GRADIENT_GROUPS)
 
     def buffer(self):
         """Room for one chunk's column matrix."""
@@ -230,11 +237,6 @@ class _Columns:
 # The three convolution maps (contiguous arrays of one float dtype; see cpu.py). The chunks are
 # independent: they run side by side on the cores, each thread with its own column buffer.
 # ----------------------------------------------------------------------------------------------
-
-# The weight gradient adds the chunks' products in this many groups, each in chunk order, then
-# the groups in order: the same sums whatever the number of threads that share the groups.
-WEIGHT_GRADIENT_GROUPS = 4
-
 
 def conv(x, w, stride, padding):
     """conv2d_forward: per chunk, the column matrix times the kernel matrix."""

@@ -19,11 +19,12 @@ from .compile_cache import jit
 CHUNK_BYTES = 4 << 20
 
 
-def chunks(N, per_image_bytes, budget=None):
-    """Split N images into equal chunks of about `budget` (default CHUNK_BYTES) bytes each:
-    returns the chunk size and the (first image, image count) of every chunk."""
+def chunks(N, per_image_bytes, budget=None, at_least=1):
+    """Split N images into equal chunks of about `budget` (default CHUNK_BYTES) bytes each, and
+    into at least `at_least` chunks (as N allows): returns the chunk size and the (first image,
+    image count) of every chunk."""
     budget = CHUNK_BYTES if budget is None else budget
-    size = max(1, min(N, budget // max(1, per_image_bytes)))
+    size = max(1, min(N, budget // max(1, per_image_bytes), -(-N // at_least)))
     count = -(-N // size)
     size = -(-N // count)  # the same number of chunks, more even
     return size, [(n0, min(size, N - n0)) for n0 in range(0, N, size)]
