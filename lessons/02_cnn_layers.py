@@ -549,16 +549,16 @@ lesson.save(figure, "02_timing.png")
 
 # %% [markdown]
 # What to read in the table (your numbers will differ): the loops are hundreds to thousands
-# of times slower than the compiled kernels — a full run on the 2-core development machine
-# measured 339x (conv2's weight gradient) to 7,004x (conv1). im2col + BLAS recovers almost all
-# of that: for conv1 (one input channel, a small column matrix) NumPy came within 1.1x of the
-# Numba kernel, for conv2 the Numba kernels were 1.4x (forward) to 2.7x (weight gradient)
-# faster. That gap grows when the machine is busy, because NumPy's column matrix of a whole
-# batch — 31 MB for conv2 at batch 50, 25 copies of a 32-channel input — has to travel through
-# a shared cache and memory bus, while the Numba kernels build it a few images at a time (and,
-# in float64, use the Winograd transform for these stride-1 5x5 layers). Pooling is pure data movement:
-# the NumPy version pays for its reshapes and copies (26x), the compiled loop — unrolled for
-# the 2x2 window — touches every element once.
+# of times slower than the compiled kernels — two full runs on the 2-core development machine
+# measured 273-285x (conv2's weight gradient) to 4,374-6,124x (conv1). im2col + BLAS recovers
+# almost all of that: for conv1 (one input channel, a small column matrix) NumPy came within
+# 0.9-1.3x of the Numba kernel, for conv2 the Numba kernels were 1.1-1.6x (forward) to
+# 3.1-3.6x (weight gradient) faster. The kernels build the column matrix a few images at a
+# time, where NumPy's column matrix of a whole batch — 31 MB for conv2 at batch 50, 25 copies
+# of a 32-channel input — has to travel through a shared cache and memory bus; and they share
+# a batch's chunks between the cores (in float64 they also use the Winograd transform for these
+# stride-1 5x5 layers). Pooling is pure data movement: the NumPy version pays for its reshapes
+# and copies (19-33x), the compiled loop — unrolled for the 2x2 window — touches every element once.
 #
 # ## Exercises
 #

@@ -49,7 +49,7 @@
 # $\lambda = 0.01$) and `mnist_cnn_smoothpen` ($P_{\text{smooth}}$, $\lambda = 0.003$).
 #
 # Run: `python lessons/13_future_work.py [--quick]`; figures go to `lessons/out/13_*.png`. A full
-# run takes 30-50 s on two CPU cores (see the lessons index), `--quick` a few seconds.
+# run takes about 60 s on two CPU cores (see the lessons index), `--quick` a few seconds.
 
 # %%
 import dataclasses

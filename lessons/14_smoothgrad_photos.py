@@ -33,7 +33,7 @@
 # (`minisg/classroom/imagenet.py`), and says so and stops if they are not there.
 #
 # Run: `python lessons/14_smoothgrad_photos.py [--quick]`; figures go to `lessons/out/14_*.png`.
-# A full run computes about 750 gradients of 224x224 photos (about 100 s on two shared cores);
+# A full run computes about 750 gradients of 224x224 photos (about 60 s on two CPU cores);
 # `--quick` about 40 (under 20 s).
 
 # %%
