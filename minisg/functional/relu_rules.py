@@ -41,14 +41,13 @@ class ReLU(Function):
         self.rule = rule
 
     def forward(self, x):
-        # the mask (x > 0, as 0/1 in x's dtype) is the non-smooth piece, a constant of the graph
-        y, self.mask = kernels.for_array(x).relu_forward(x)
+        y, self.mask = kernels.for_array(x).relu_forward(x)  # the mask x > 0: a constant of the graph
         return y
 
     def backward(self, g):
         if self.rule == "deconv":
             return relu(g, rule="gradient")
-        mask = Tensor(self.mask.astype(g.dtype, copy=False))
+        mask = Tensor(self.mask.astype(g.dtype))
         if self.rule == "guided":
             return relu(g, rule="gradient") * mask
         return g * mask

@@ -36,7 +36,7 @@ depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding) -> gw (C, 1,
     Winograd do not promise that across positions, so conv2d_forward ends with the tie step
     (cpu_ties, array_ties); the direct depthwise loops sum in one fixed order and need none.
 relu_forward(x) -> (y, mask)
-    mask = (x > 0) as 0 and 1 in x's dtype, y = x * mask (any shape; NaN stays NaN).
+    mask = x > 0 (bool), y = x * mask (any shape; NaN stays NaN).
 matmul(a, b) -> a @ b
     As NumPy's; cpu shares a big 2-D product between the cores itself (see there).
 max_pool2d_forward(x, kernel, stride) -> (y, argmax)

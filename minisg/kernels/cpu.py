@@ -124,17 +124,15 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
     return cpu_im2col.weight_grad(x, gy, kernel_hw, stride, padding)
 
 
-RELU_NS_PER_ELEMENT = 0.15   # one vectorised pass (measured: 0.12 ms for 788,544 values)
-
-
 def relu_forward(x):
-    """(x * mask, mask) with mask = x > 0 as 0/1 in x's dtype (cpu_relu), shared between the cores."""
+    """(x * mask, mask) with the bool mask x > 0, in one pass (cpu_relu), shared between the cores."""
     cpu_threads.prepare()
     x = _contiguous(x)
-    y, mask = np.empty_like(x), np.empty_like(x)
+    y, mask = np.empty_like(x), np.empty(x.shape, np.bool_)
     flat = [array.reshape(-1) for array in (x, y, mask)]
+    one, zero = x.dtype.type(1), x.dtype.type(0)
     cpu_layout.map_images(lambda start, stop: cpu_relu.relu_with_mask(
-        *(array[start:stop] for array in flat)), x.size, RELU_NS_PER_ELEMENT)
+        *(array[start:stop] for array in flat), one, zero), x.size, cpu_relu.NS_PER_ELEMENT)
     return y, mask
 
 

@@ -156,7 +156,7 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
 
 
 def relu_forward(x):
-    mask = (x > 0).astype(x.dtype)
+    mask = x > 0
     return x * mask, mask
 
 

@@ -92,8 +92,8 @@ def depthwise_conv2d_backward_weight(x, gy, kernel_hw, stride, padding):
 
 
 def relu_forward(x):
-    """(x * mask, mask) with mask = (x > 0) as 0/1 in x's dtype."""
-    mask = (x > 0).astype(x.dtype)
+    """(x * mask, mask) with the bool mask x > 0."""
+    mask = x > 0
     return x * mask, mask
 
 
