@@ -3,8 +3,8 @@ values however many threads share it (bit for bit where no BLAS product is cut),
 kept on one thread throughout."""
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
 
+from blas_limits import blas_threads, multithreaded_blas
 from minisg import parallel
 from minisg.kernels import cpu, cpu_im2col, cpu_layout, reference
 
@@ -82,15 +82,11 @@ def test_convolutions_do_not_depend_on_how_many_threads_share_them(threads, dtyp
 def test_per_image_kernels_do_not_depend_on_how_many_threads_share_them(threads):
     rng = np.random.default_rng(2)
     x = random(rng, (7, 3, 10, 10), np.float32)
-    x[0, 0, :4, :4] = 0                                      # ties for the tie step and max-pool
+    x[0, 0, :4, :4] = 0                                      # ties for the tie step
     w = random(rng, (5, 3, 3, 3), np.float32)
     gy = random(rng, (7, 5, 10, 10), np.float32) * (rng.random((7, 5, 10, 10)) < 0.1)
-    y, argmax = cpu.max_pool2d_forward(x, (2, 2), (2, 2))
     for kernel, args in ((cpu.conv2d_forward, (x, w, (1, 1), (1, 1))),        # with the tie step
                          (cpu.conv2d_backward_input, (gy, w, (10, 10), (1, 1), (1, 1))),  # sparse gy
-                         (cpu.max_pool2d_forward, (x, (2, 2), (2, 2))),
-                         (cpu.max_pool2d_scatter, (y, argmax, (10, 10))),
-                         (cpu.max_pool2d_gather, (x, argmax)),
                          (cpu.relu_forward, (x,))):
         got, alone = kernel(*args), one_thread(kernel, *args)
         for part, part_alone in zip(got if isinstance(got, tuple) else [got],
@@ -119,16 +115,10 @@ def test_relu_forward_keeps_numpys_values_nan_and_signed_zero():
     assert np.array_equal(bits(y), bits(y_ref)) and np.array_equal(mask, mask_ref)
 
 
-def blas_threads():
-    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-
-
-def test_kernels_run_their_matrix_products_on_one_blas_thread(monkeypatch):
+def test_kernels_run_their_matrix_products_on_one_blas_thread():
     """Even a product too small to share runs with one BLAS thread: a call on several would
     leave OpenBLAS's idle threads spinning on the cores the next kernels want."""
-    before = blas_threads()
-    if not before or max(before) <= 1:
-        pytest.skip(f"BLAS runs on one thread already here ({before}): nothing to limit")
+    before = multithreaded_blas()
     previous = parallel.get_threads()
     parallel.set_threads(2)
     try:

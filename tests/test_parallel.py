@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
 
 from minisg import methods as M, nn, parallel
+from blas_limits import blas_threads, multithreaded_blas
 from small_models import tiny_cnn
 
 
@@ -37,18 +37,6 @@ def test_small_batches_and_nested_calls_stay_in_one_thread(two_threads):
     names = parallel.map_slices(lambda start, stop: threading.current_thread().name, 40)
     assert all(name.startswith("minisg") for name in names) and len(names) == 2
     assert parallel.map_slices(lambda start, stop: (start, stop), 40, on_cpu=False) == [(0, 40)]
-
-
-def blas_threads():
-    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-
-
-def multithreaded_blas():
-    """BLAS's thread counts, skipping the test where limiting them to one would show nothing."""
-    before = blas_threads()
-    if not before or max(before) <= 1:
-        pytest.skip(f"BLAS runs on one thread already here ({before}): nothing to limit")
-    return before
 
 
 def test_blas_gets_its_threads_back_even_after_an_error(two_threads):
