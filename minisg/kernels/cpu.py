@@ -16,7 +16,9 @@ live in their own modules, each with its explanation:
 - ``cpu_relu``     ReLU's output and mask in one pass;
 - ``cpu_matmul``   a matrix product shared between the cores by blocks of its output;
 - ``cpu_layout``   padding, NCHW <-> NHWC and chunking, shared by the convolution paths, and
-                   ``map_images``, which shares one call's work between the cores.
+                   ``map_images``, which shares one call's work between the cores;
+- ``cpu_memory``   glibc keeps the memory of freed arrays, so a step does not fault its
+                   pages in again (set once, on the first kernel call).
 
 Each function here checks and converts its arguments (C-contiguous arrays of one float dtype,
 plain ints: Numba compiles one version per argument type), picks the algorithm and calls it.

@@ -24,6 +24,8 @@ worker threads, which sleep, and runs its products with one BLAS thread (cpu_lay
 import os
 import threading
 
+from . import cpu_memory
+
 _local = threading.local()
 
 
@@ -52,5 +54,6 @@ def prepare(count=None):
     if getattr(_local, "count", None) is not None and count is None:
         return
     import numba
+    cpu_memory.keep_freed_memory()   # once per process (see there)
     _local.count = kernel_threads() if count is None else count
     numba.set_num_threads(_local.count)
