@@ -1,12 +1,13 @@
 """Freed arrays stay with the process, so a step does not fault in fresh pages every time.
 
-A training step at batch 128 allocates and frees about 70 MB of arrays. glibc's malloc takes
-them from the heap and, when the free space at the heap's top grows past its trim threshold
-(by default twice the largest array freed so far, about 26 MB here), gives it back to the
-system; the next step then faults in fresh pages. Whether the top is free at the end of a
-step depends on the heap's layout, which any other code in the process changes. Measured: after
-one PyTorch training step in the same process, minisg's steps took 3,700-5,000 page faults
-each (3 runs of 4; before it, none) and ran 15-25% slower.
+A training step at batch 128 allocates and frees about 70 MB of arrays (measured: the heap
+grew by that much and shrank back). glibc's malloc takes them from the heap and, when the free
+space at the heap's top grows past its trim threshold (by default twice the largest array it
+has unmapped so far), gives it back to the system; the next step then faults in fresh pages.
+Whether the top is free at the end of a step depends on the heap's layout, which any other code
+in the process changes. Measured: after one PyTorch training step in the same process,
+minisg's steps took 3,700-5,000 page faults each (3 runs of 4; before it, none) and ran about
+16% slower (median of five processes).
 
 So on the first CPU kernel call, minisg asks glibc (mallopt) to keep up to TRIM_THRESHOLD of
 free heap, and to serve arrays up to MMAP_THRESHOLD (glibc's largest) from the heap rather
@@ -19,7 +20,7 @@ import os
 import platform
 import threading
 
-TRIM_THRESHOLD = 256 << 20   # bytes of free heap top kept (a step at batch 256 frees about 140 MB)
+TRIM_THRESHOLD = 256 << 20   # bytes of free heap top kept: 3.5 times a training step's 70 MB
 MMAP_THRESHOLD = 32 << 20    # glibc's maximum on 64-bit systems (HEAP_MAX_SIZE / 2)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
 
