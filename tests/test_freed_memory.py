@@ -45,7 +45,8 @@ def test_freed_arrays_are_reused_without_page_faults():
     kept, given_back = _page_faults("1"), _page_faults("0")
     # 144 MB faulted in again: 2,028 faults on the development machine (NumPy asks for huge
     # pages for large arrays; without them it would be 36,864)
-    assert given_back >= 60, f"the control did not fault ({given_back}): the test shows nothing here"
+    if given_back < 60:
+        pytest.skip(f"glibc's defaults kept the memory here too ({given_back} faults): nothing to compare")
     assert kept <= 10, f"{kept} page faults for arrays freed and allocated again (glibc's defaults: {given_back})"
 
 
