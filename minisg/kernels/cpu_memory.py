@@ -12,8 +12,8 @@ minisg's steps took 3,700-5,000 page faults each (3 runs of 4; before it, none) 
 So on the first CPU kernel call, minisg asks glibc (mallopt) to keep up to TRIM_THRESHOLD of
 free heap, and to serve arrays up to MMAP_THRESHOLD (the most glibc allows) from the heap
 rather than from fresh mappings. The process's memory then stays at its peak instead of
-shrinking between steps. MINISG_KEEP_FREED_MEMORY=0 leaves
-malloc as it was; other C libraries (musl, macOS) are left alone.
+shrinking between steps. MINISG_KEEP_FREED_MEMORY=0 leaves malloc as it was; other C
+libraries (musl, macOS) are left alone.
 """
 import ctypes
 import os
